@@ -1,0 +1,380 @@
+// Package validator validates self-contained JWT access tokens against a set
+// of trusted issuers, as an API gateway does before it calls a backend: the
+// issuer is chosen by the token's iss, the key by its kid from the issuer's
+// JWKS or from static certificates, the alg from a per-issuer allowlist;
+// exp, nbf, iat and aud are checked with a clock skew, and the token's
+// subscription to the API is looked up. Validated tokens are cached until
+// they expire.
+//
+// The package does not depend on Caddy: inputs are plain structs built once,
+// and Validate takes the token and returns a *Token or an error wrapping one
+// of ErrInvalid, ErrExpired, ErrNotSubscribed or ErrKeysUnavailable.
+package validator
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/ttlcache"
+)
+
+// now is the clock; tests replace it.
+var now = time.Now
+
+// Defaults for the fields of Config left zero.
+const (
+	DefaultClockSkew      = 5 * time.Second
+	DefaultJWKSRefresh    = 15 * time.Minute
+	DefaultJWKSMinRefresh = 30 * time.Second
+	DefaultMaxTokenSize   = 64 << 10
+	DefaultCacheSize      = 10000
+	DefaultFetchTimeout   = 10 * time.Second
+)
+
+// validationCacheEviction is the share of the validated-token cache dropped,
+// soonest-expiring first, when it is full.
+const validationCacheEviction = 0.05
+
+// IssuerConfig describes one trusted issuer (a WSO2 [[jwtTokenConfig]]).
+type IssuerConfig struct {
+	// Issuer must equal the token's iss.
+	Issuer string
+	// Audiences, when not empty, must include one of the token's aud values.
+	Audiences []string
+	// JWKSURL is where the issuer publishes its keys; optional.
+	JWKSURL string
+	// PublicKeys are static keys, tried in order for tokens without a kid
+	// or when there is no JWKSURL.
+	PublicKeys []crypto.PublicKey
+	// Algorithms is the allowlist; empty means DefaultAlgorithms.
+	Algorithms []string
+	// ValidateSubscription refuses tokens not subscribed to the API.
+	ValidateSubscription bool
+	// RemoteClaims asks for the user's claims from a claims retriever.
+	RemoteClaims bool
+}
+
+// API is the API a route serves.
+type API struct {
+	Name, Version, Context string
+}
+
+// Config is everything a Validator needs, built once.
+type Config struct {
+	Issuers        []IssuerConfig
+	API            *API // nil: no API configured
+	ClockSkew      time.Duration
+	JWKSRefresh    time.Duration
+	JWKSMinRefresh time.Duration
+	MaxTokenSize   int
+	// CacheSize is the number of validated tokens kept; 0 turns the cache off
+	// (use DefaultCacheSize for the default).
+	CacheSize int
+	// HTTPClient fetches JWKS; nil means a client with DefaultFetchTimeout.
+	HTTPClient *http.Client
+	// OnFetch, if set, is told the result of every JWKS fetch.
+	OnFetch func(FetchResult)
+}
+
+// Issuer is a trusted issuer as the Validator holds it.
+type Issuer struct {
+	IssuerConfig
+	jwks       *jwksSource // nil without JWKSURL
+	staticKeys []publicKey
+}
+
+// Validator validates access tokens. It is safe for concurrent use.
+type Validator struct {
+	issuers      map[string]*Issuer
+	api          *API
+	skew         time.Duration
+	maxTokenSize int
+	cache        *ttlcache.Cache[*Token] // nil when off
+	ctx          context.Context
+}
+
+// New builds a Validator and starts, bound to ctx, one goroutine per JWKS
+// issuer that fetches its set at once and refreshes it in the background,
+// plus the cache janitor. Nothing blocks on the network: a JWKS endpoint
+// that is down leaves that issuer answering ErrKeysUnavailable until a
+// fetch succeeds. Cancel ctx to stop them all.
+func New(ctx context.Context, cfg Config) (*Validator, error) {
+	if len(cfg.Issuers) == 0 {
+		return nil, errors.New("no trusted issuer configured")
+	}
+	cfg = withDefaults(cfg)
+	v := &Validator{
+		issuers:      make(map[string]*Issuer, len(cfg.Issuers)),
+		api:          cfg.API,
+		skew:         cfg.ClockSkew,
+		maxTokenSize: cfg.MaxTokenSize,
+		ctx:          ctx,
+	}
+	var sources []*jwksSource
+	for i, ic := range cfg.Issuers {
+		iss, err := newIssuer(ic, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("issuer %d (%q): %w", i+1, ic.Issuer, err)
+		}
+		if _, dup := v.issuers[ic.Issuer]; dup {
+			return nil, fmt.Errorf("issuer %q configured twice", ic.Issuer)
+		}
+		v.issuers[ic.Issuer] = iss
+		if iss.jwks != nil {
+			sources = append(sources, iss.jwks)
+		}
+	}
+	if cfg.CacheSize > 0 {
+		v.cache = ttlcache.New[*Token](cfg.CacheSize, validationCacheEviction)
+		go v.cache.Run(ctx, time.Minute)
+	}
+	for _, s := range sources {
+		go s.run(ctx)
+	}
+	return v, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = DefaultClockSkew
+	}
+	if cfg.JWKSRefresh <= 0 {
+		cfg.JWKSRefresh = DefaultJWKSRefresh
+	}
+	if cfg.JWKSMinRefresh <= 0 {
+		cfg.JWKSMinRefresh = DefaultJWKSMinRefresh
+	}
+	if cfg.MaxTokenSize <= 0 {
+		cfg.MaxTokenSize = DefaultMaxTokenSize
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: DefaultFetchTimeout}
+	}
+	return cfg
+}
+
+func newIssuer(ic IssuerConfig, cfg Config) (*Issuer, error) {
+	if ic.Issuer == "" {
+		return nil, errors.New("issuer name is empty")
+	}
+	if ic.JWKSURL == "" && len(ic.PublicKeys) == 0 {
+		return nil, errors.New("needs a JWKS URL or at least one certificate")
+	}
+	if len(ic.Algorithms) == 0 {
+		ic.Algorithms = DefaultAlgorithms
+	}
+	for _, alg := range ic.Algorithms {
+		if err := CheckAlgorithm(alg); err != nil {
+			return nil, err
+		}
+	}
+	iss := &Issuer{IssuerConfig: ic}
+	for i, pub := range ic.PublicKeys {
+		typ, err := typeOf(pub)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", i+1, err)
+		}
+		iss.staticKeys = append(iss.staticKeys, publicKey{typ: typ, key: pub})
+	}
+	if ic.JWKSURL != "" {
+		iss.jwks = &jwksSource{
+			issuer:     ic.Issuer,
+			url:        ic.JWKSURL,
+			client:     cfg.HTTPClient,
+			refresh:    cfg.JWKSRefresh,
+			minRefresh: cfg.JWKSMinRefresh,
+			observe:    cfg.OnFetch,
+		}
+	}
+	return iss, nil
+}
+
+// Issuer returns the trusted issuer named iss, or nil.
+func (v *Validator) Issuer(iss string) *Issuer { return v.issuers[iss] }
+
+// Validate validates a compact JWS access token and returns what it says.
+func (v *Validator) Validate(token string) (*Token, error) {
+	if len(token) > v.maxTokenSize {
+		return nil, invalidf("token of %d bytes is larger than the %d allowed", len(token), v.maxTokenSize)
+	}
+	var key string
+	if v.cache != nil {
+		sum := sha256.Sum256([]byte(token))
+		key = string(sum[:])
+		if t, _, ok := v.cache.Get(key); ok {
+			if now().After(t.Expires.Add(v.skew)) {
+				v.cache.Delete(key)
+				return nil, fmt.Errorf("%w at %s", ErrExpired, t.Expires.UTC().Format(time.RFC3339))
+			}
+			return v.authorize(t)
+		}
+	}
+	t, err := v.validate(token)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.Set(key, t, t.Expires.Add(v.skew))
+	}
+	return v.authorize(t)
+}
+
+// authorize applies the subscription rule to a validated token.
+func (v *Validator) authorize(t *Token) (*Token, error) {
+	if t.Issuer.ValidateSubscription && v.api != nil && t.Subscription == nil {
+		return t, fmt.Errorf("%w: no subscription to %s %s", ErrNotSubscribed, v.api.Name, v.api.Version)
+	}
+	return t, nil
+}
+
+// validate does the full check of a token not in the cache.
+func (v *Validator) validate(token string) (*Token, error) {
+	c, err := splitToken(token)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := algKeyTypes[c.alg]; !ok {
+		return nil, invalidf("alg %.32q is not allowed", c.alg)
+	}
+	t, err := readClaims(c)
+	if err != nil {
+		return nil, err
+	}
+	iss := v.issuers[t.issuerName]
+	if iss == nil {
+		return nil, invalidf("unknown issuer %.64q", t.issuerName)
+	}
+	t.Issuer = iss
+	if !slices.Contains(iss.Algorithms, c.alg) {
+		return nil, invalidf("alg %s is not allowed for issuer %s", c.alg, iss.Issuer)
+	}
+	if err := v.verify(iss, c); err != nil {
+		return nil, err
+	}
+	n := now()
+	if len(iss.Audiences) > 0 && !overlaps(iss.Audiences, t.Audience) {
+		return nil, invalidf("aud does not name an accepted audience")
+	}
+	if !t.NotBefore.IsZero() && n.Add(v.skew).Before(t.NotBefore) {
+		return nil, invalidf("not valid before %s (nbf)", t.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if !t.IssuedAt.IsZero() && n.Add(v.skew).Before(t.IssuedAt) {
+		return nil, invalidf("issued in the future (iat %s)", t.IssuedAt.UTC().Format(time.RFC3339))
+	}
+	if n.After(t.Expires.Add(v.skew)) {
+		return nil, fmt.Errorf("%w at %s", ErrExpired, t.Expires.UTC().Format(time.RFC3339))
+	}
+	if v.api != nil {
+		t.Subscription = matchSubscription(t.Claims["subscribedAPIs"], v.api)
+	}
+	return &t.Token, nil
+}
+
+// verify checks the signature with the issuer's key for the token.
+func (v *Validator) verify(iss *Issuer, c *compact) error {
+	candidates := iss.staticKeys
+	if c.kid != "" && iss.jwks != nil {
+		keys, err := iss.jwks.lookup(v.ctx, c.kid)
+		if err != nil {
+			return err
+		}
+		candidates = keys
+	} else if len(candidates) == 0 {
+		return invalidf("token has no kid and issuer %s has no certificate", iss.Issuer)
+	}
+	verifier := verifiers[c.alg]
+	fitting := 0
+	for i := range candidates {
+		k := &candidates[i]
+		if !k.fits(c.alg) {
+			continue
+		}
+		fitting++
+		if verifier.Verify([]byte(c.signingInput), c.signature, k.key) == nil {
+			return nil
+		}
+	}
+	if fitting == 0 {
+		return invalidf("no key of issuer %s fits alg %s", iss.Issuer, c.alg)
+	}
+	return invalidf("signature does not verify")
+}
+
+// parsedToken is a Token with the iss still to be resolved.
+type parsedToken struct {
+	Token
+	issuerName string
+}
+
+// readClaims checks the types of the registered claims and fills a Token.
+func readClaims(c *compact) (*parsedToken, error) {
+	t := &parsedToken{Token: Token{Algorithm: c.alg, KeyID: c.kid, Claims: c.claims}}
+	var err error
+	if t.issuerName, err = stringMember(c.claims, "iss", true); err != nil {
+		return nil, err
+	}
+	if t.Subject, err = stringMember(c.claims, "sub", false); err != nil {
+		return nil, err
+	}
+	if t.JTI, err = stringMember(c.claims, "jti", false); err != nil {
+		return nil, err
+	}
+	if t.Audience, err = audienceClaim(c.claims); err != nil {
+		return nil, err
+	}
+	var present bool
+	if t.Expires, present, err = timeClaim(c.claims, "exp"); err != nil {
+		return nil, err
+	} else if !present {
+		return nil, invalidf("exp missing")
+	}
+	if t.NotBefore, _, err = timeClaim(c.claims, "nbf"); err != nil {
+		return nil, err
+	}
+	if t.IssuedAt, _, err = timeClaim(c.claims, "iat"); err != nil {
+		return nil, err
+	}
+	if _, ok := c.claims["backendJwt"]; ok {
+		if t.BackendJWT, err = stringMember(c.claims, "backendJwt", true); err != nil {
+			return nil, err
+		}
+		t.HasBackendJWT = true
+	}
+	return t, nil
+}
+
+func overlaps(accepted, aud []string) bool {
+	for _, a := range aud {
+		if slices.Contains(accepted, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchSubscription returns the subscribedAPIs entry for api: the same name,
+// and the same version or "*". A claim that is absent or not a list of
+// objects matches nothing.
+func matchSubscription(raw json.RawMessage, api *API) *Subscription {
+	if len(raw) == 0 {
+		return nil
+	}
+	var subs []Subscription
+	if err := json.Unmarshal(raw, &subs); err != nil {
+		return nil
+	}
+	for i := range subs {
+		s := &subs[i]
+		if s.Name == api.Name && (s.Version == api.Version || s.Version == "*") {
+			return s
+		}
+	}
+	return nil
+}
