@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/ttlcache"
@@ -344,6 +345,9 @@ func readClaims(c *compact) (*parsedToken, error) {
 	if _, ok := c.claims["backendJwt"]; ok {
 		if t.BackendJWT, err = stringMember(c.claims, "backendJwt", true); err != nil {
 			return nil, err
+		}
+		if strings.ContainsFunc(t.BackendJWT, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, invalidf("backendJwt holds a control character")
 		}
 		t.HasBackendJWT = true
 	}

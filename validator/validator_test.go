@@ -3,9 +3,7 @@ package validator
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/testkit"
 )
 
 const testIssuer = "https://localhost:9443/oauth2/token"
@@ -21,22 +21,22 @@ const testIssuer = "https://localhost:9443/oauth2/token"
 func TestValidateTokens(t *testing.T) {
 	k := keys(t)
 	jwks := newJWKSServer(t,
-		jwkSpec{kid: "rsa", key: k.rsa},
-		jwkSpec{kid: "rsa-rs256-only", alg: "RS256", key: k.rsa2},
-		jwkSpec{kid: "p256", key: k.p256},
-		jwkSpec{kid: "p384", key: k.p384},
-		jwkSpec{kid: "ed", key: k.ed},
-		jwkSpec{kid: "enc", use: "enc", key: k.rsa},
+		jwkSpec{KID: "rsa", Key: k.RSA},
+		jwkSpec{KID: "rsa-rs256-only", Alg: "RS256", Key: k.RSA2},
+		jwkSpec{KID: "p256", Key: k.P256},
+		jwkSpec{KID: "p384", Key: k.P384},
+		jwkSpec{KID: "ed", Key: k.Ed},
+		jwkSpec{KID: "enc", Use: "enc", Key: k.RSA},
 	)
 	certIssuer := "https://certs.example.org"
 	v := newValidator(t, Config{
 		Issuers: []IssuerConfig{
 			{Issuer: testIssuer, JWKSURL: jwks.URL, Algorithms: []string{"RS256", "PS256", "ES256", "EdDSA"}},
-			{Issuer: certIssuer, PublicKeys: []crypto.PublicKey{publicOf(k.rsa2), publicOf(k.rsa)}, Audiences: []string{"gw", "other"}},
+			{Issuer: certIssuer, PublicKeys: []crypto.PublicKey{publicOf(k.RSA2), publicOf(k.RSA)}, Audiences: []string{"gw", "other"}},
 		},
 		CacheSize: 0,
 	})
-	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: mustPKIX(t, publicOf(k.rsa))})
+	pubPEM := testkit.PublicKeyPEM(t, k.RSA)
 
 	claims := claimsFor(testIssuer)
 	with := func(changes map[string]any) map[string]any {
@@ -62,51 +62,51 @@ func TestValidateTokens(t *testing.T) {
 		token string
 		want  error // nil: valid
 	}{
-		{"RS256 via JWKS", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), claims), nil},
-		{"PS256 via JWKS", sign(t, "PS256", k.rsa, hdr("PS256", "rsa"), claims), nil},
-		{"ES256 via JWKS", sign(t, "ES256", k.p256, hdr("ES256", "p256"), claims), nil},
-		{"EdDSA via JWKS", sign(t, "EdDSA", k.ed, hdr("EdDSA", "ed"), claims), nil},
-		{"static certificate, second key, aud array", sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256"}, certClaims), nil},
-		{"static certificate ignores a kid without JWKS", sign(t, "RS256", k.rsa2, hdr("RS256", "whatever"), certClaims), nil},
+		{"RS256 via JWKS", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), claims), nil},
+		{"PS256 via JWKS", sign(t, "PS256", k.RSA, hdr("PS256", "rsa"), claims), nil},
+		{"ES256 via JWKS", sign(t, "ES256", k.P256, hdr("ES256", "p256"), claims), nil},
+		{"EdDSA via JWKS", sign(t, "EdDSA", k.Ed, hdr("EdDSA", "ed"), claims), nil},
+		{"static certificate, second key, aud array", sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256"}, certClaims), nil},
+		{"static certificate ignores a kid without JWKS", sign(t, "RS256", k.RSA2, hdr("RS256", "whatever"), certClaims), nil},
 		{"alg none", sign(t, "none", nil, hdr("none", "rsa"), claims), ErrInvalid},
-		{"alg none with a signature", sign(t, "RS256", k.rsa, hdr("none", "rsa"), claims), ErrInvalid},
+		{"alg none with a signature", sign(t, "RS256", k.RSA, hdr("none", "rsa"), claims), ErrInvalid},
 		{"alg NONE", sign(t, "none", nil, hdr("NONE", "rsa"), claims), ErrInvalid},
 		{"HS256 keyed with the public key PEM", sign(t, "HS256", pubPEM, hdr("HS256", "rsa"), claims), ErrInvalid},
 		{"HS256 on a certificate issuer", sign(t, "HS256", pubPEM, hdr("HS256", ""), certClaims), ErrInvalid},
-		{"alg not in the issuer's list", sign(t, "RS384", k.rsa, hdr("RS384", "rsa"), claims), ErrInvalid},
-		{"RSA key used for ES256", sign(t, "ES256", k.p256, hdr("ES256", "rsa"), claims), ErrInvalid},
-		{"JWKS key stating RS256 used for PS256", sign(t, "PS256", k.rsa2, hdr("PS256", "rsa-rs256-only"), claims), ErrInvalid},
-		{"JWKS key stating RS256 used for RS256", sign(t, "RS256", k.rsa2, hdr("RS256", "rsa-rs256-only"), claims), nil},
-		{"P-384 key for ES256", sign(t, "ES256", k.p256, hdr("ES256", "p384"), claims), ErrInvalid},
-		{"encryption key not used", sign(t, "RS256", k.rsa, hdr("RS256", "enc"), claims), ErrInvalid},
-		{"signed by another key", sign(t, "RS256", k.rsa2, hdr("RS256", "rsa"), claims), ErrInvalid},
-		{"tampered payload", tamper(sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), claims), with(map[string]any{"sub": "root"})), ErrInvalid},
-		{"unknown issuer", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"iss": "https://evil"})), ErrInvalid},
-		{"no iss", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"iss": nil})), ErrInvalid},
-		{"unknown kid", sign(t, "RS256", k.rsa, hdr("RS256", "nope"), claims), ErrInvalid},
-		{"no kid on a JWKS-only issuer", sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256"}, claims), ErrInvalid},
-		{"expired", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"exp": n - 60})), ErrExpired},
-		{"expired within clock skew", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"exp": n - 2})), nil},
-		{"expired and badly signed", sign(t, "RS256", k.rsa2, hdr("RS256", "rsa"), with(map[string]any{"exp": n - 60})), ErrInvalid},
-		{"expired and not yet valid", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"exp": n - 60, "nbf": n + 600})), ErrInvalid},
-		{"no exp", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"exp": nil})), ErrInvalid},
-		{"exp as a string", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"exp": fmt.Sprint(n + 60)})), ErrInvalid},
-		{"exp as a float", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"exp": float64(n) + 60.5})), ErrInvalid},
-		{"exp beyond year 9999", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"exp": int64(253402300800)})), ErrInvalid},
-		{"nbf in the future", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"nbf": n + 600})), ErrInvalid},
-		{"iat in the future", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"iat": n + 600})), ErrInvalid},
-		{"iss as an array", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"iss": []string{testIssuer}})), ErrInvalid},
-		{"sub as a number", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"sub": 7})), ErrInvalid},
-		{"aud as a number", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), with(map[string]any{"aud": 7})), ErrInvalid},
-		{"wrong aud", sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256"}, with(map[string]any{"iss": certIssuer, "aud": "nobody"})), ErrInvalid},
-		{"aud required but absent", sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256"}, with(map[string]any{"iss": certIssuer, "aud": nil})), ErrInvalid},
-		{"crit header", sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256", "kid": "rsa", "crit": []string{"exp"}, "exp": 1}, claims), ErrInvalid},
-		{"nested JWT", sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256", "kid": "rsa", "cty": "JWT"}, claims), ErrInvalid},
-		{"duplicate claim", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), []byte(`{"iss":"`+testIssuer+`","exp":9999999999,"sub":"a","sub":"b"}`)), ErrInvalid},
-		{"duplicate header member", sign(t, "RS256", k.rsa, []byte(`{"alg":"RS256","kid":"rsa","alg":"none"}`), claims), ErrInvalid},
+		{"alg not in the issuer's list", sign(t, "RS384", k.RSA, hdr("RS384", "rsa"), claims), ErrInvalid},
+		{"RSA key used for ES256", sign(t, "ES256", k.P256, hdr("ES256", "rsa"), claims), ErrInvalid},
+		{"JWKS key stating RS256 used for PS256", sign(t, "PS256", k.RSA2, hdr("PS256", "rsa-rs256-only"), claims), ErrInvalid},
+		{"JWKS key stating RS256 used for RS256", sign(t, "RS256", k.RSA2, hdr("RS256", "rsa-rs256-only"), claims), nil},
+		{"P-384 key for ES256", sign(t, "ES256", k.P256, hdr("ES256", "p384"), claims), ErrInvalid},
+		{"encryption key not used", sign(t, "RS256", k.RSA, hdr("RS256", "enc"), claims), ErrInvalid},
+		{"signed by another key", sign(t, "RS256", k.RSA2, hdr("RS256", "rsa"), claims), ErrInvalid},
+		{"tampered payload", tamper(sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), claims), with(map[string]any{"sub": "root"})), ErrInvalid},
+		{"unknown issuer", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"iss": "https://evil"})), ErrInvalid},
+		{"no iss", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"iss": nil})), ErrInvalid},
+		{"unknown kid", sign(t, "RS256", k.RSA, hdr("RS256", "nope"), claims), ErrInvalid},
+		{"no kid on a JWKS-only issuer", sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256"}, claims), ErrInvalid},
+		{"expired", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"exp": n - 60})), ErrExpired},
+		{"expired within clock skew", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"exp": n - 2})), nil},
+		{"expired and badly signed", sign(t, "RS256", k.RSA2, hdr("RS256", "rsa"), with(map[string]any{"exp": n - 60})), ErrInvalid},
+		{"expired and not yet valid", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"exp": n - 60, "nbf": n + 600})), ErrInvalid},
+		{"no exp", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"exp": nil})), ErrInvalid},
+		{"exp as a string", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"exp": fmt.Sprint(n + 60)})), ErrInvalid},
+		{"exp as a float", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"exp": float64(n) + 60.5})), ErrInvalid},
+		{"exp beyond year 9999", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"exp": int64(253402300800)})), ErrInvalid},
+		{"nbf in the future", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"nbf": n + 600})), ErrInvalid},
+		{"iat in the future", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"iat": n + 600})), ErrInvalid},
+		{"iss as an array", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"iss": []string{testIssuer}})), ErrInvalid},
+		{"sub as a number", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"sub": 7})), ErrInvalid},
+		{"aud as a number", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(map[string]any{"aud": 7})), ErrInvalid},
+		{"wrong aud", sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256"}, with(map[string]any{"iss": certIssuer, "aud": "nobody"})), ErrInvalid},
+		{"aud required but absent", sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256"}, with(map[string]any{"iss": certIssuer, "aud": nil})), ErrInvalid},
+		{"crit header", sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256", "kid": "rsa", "crit": []string{"exp"}, "exp": 1}, claims), ErrInvalid},
+		{"nested JWT", sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256", "kid": "rsa", "cty": "JWT"}, claims), ErrInvalid},
+		{"duplicate claim", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), []byte(`{"iss":"`+testIssuer+`","exp":9999999999,"sub":"a","sub":"b"}`)), ErrInvalid},
+		{"duplicate header member", sign(t, "RS256", k.RSA, []byte(`{"alg":"RS256","kid":"rsa","alg":"none"}`), claims), ErrInvalid},
 		{"two parts", "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0", ErrInvalid},
 		{"five parts (JWE)", "a.b.c.d.e", ErrInvalid},
-		{"padded part", sign(t, "RS256", k.rsa, hdr("RS256", "rsa"), claims) + "==", ErrInvalid},
+		{"padded part", sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), claims) + "==", ErrInvalid},
 		{"empty", "", ErrInvalid},
 	}
 	for _, tc := range tests {
@@ -138,27 +138,18 @@ func tamper(token string, claims map[string]any) string {
 	return parts[0] + "." + b64(b) + "." + parts[2]
 }
 
-func mustPKIX(t testing.TB, pub any) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
-
 func TestMaxTokenSize(t *testing.T) {
 	k := keys(t)
-	jwks := newJWKSServer(t, jwkSpec{kid: "rsa", key: k.rsa})
+	jwks := newJWKSServer(t, jwkSpec{KID: "rsa", Key: k.RSA})
 	v := newValidator(t, Config{Issuers: []IssuerConfig{{Issuer: testIssuer, JWKSURL: jwks.URL}}, MaxTokenSize: 2048})
-	small := sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256", "kid": "rsa"}, claimsFor(testIssuer))
-	waitFor(t, "first JWKS fetch", func() bool { return jwks.fetches.Load() > 0 })
+	small := sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256", "kid": "rsa"}, claimsFor(testIssuer))
+	waitFor(t, "first JWKS fetch", func() bool { return jwks.Fetches.Load() > 0 })
 	if _, err := v.Validate(small); err != nil {
 		t.Fatalf("small token: %v", err)
 	}
 	c := claimsFor(testIssuer)
 	c["padding"] = strings.Repeat("x", 2048)
-	if _, err := v.Validate(sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256", "kid": "rsa"}, c)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "larger") {
+	if _, err := v.Validate(sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256", "kid": "rsa"}, c)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "larger") {
 		t.Fatalf("large token: got %v", err)
 	}
 }
@@ -189,7 +180,7 @@ func TestSubscription(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			v := newValidator(t, Config{
-				Issuers:   []IssuerConfig{{Issuer: testIssuer, PublicKeys: []crypto.PublicKey{publicOf(k.rsa)}, ValidateSubscription: tc.validate}},
+				Issuers:   []IssuerConfig{{Issuer: testIssuer, PublicKeys: []crypto.PublicKey{publicOf(k.RSA)}, ValidateSubscription: tc.validate}},
 				API:       api,
 				CacheSize: 10,
 			})
@@ -197,7 +188,7 @@ func TestSubscription(t *testing.T) {
 			if tc.subs != nil {
 				c["subscribedAPIs"] = tc.subs
 			}
-			token := sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256"}, c)
+			token := sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256"}, c)
 			for round := 0; round < 2; round++ { // the second round is a cache hit
 				tok, err := v.Validate(token)
 				if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
@@ -216,20 +207,20 @@ func TestSubscription(t *testing.T) {
 
 func TestValidationCache(t *testing.T) {
 	k := keys(t)
-	jwks := newJWKSServer(t, jwkSpec{kid: "rsa", key: k.rsa})
+	jwks := newJWKSServer(t, jwkSpec{KID: "rsa", Key: k.RSA})
 	v := newValidator(t, Config{Issuers: []IssuerConfig{{Issuer: testIssuer, JWKSURL: jwks.URL}}, CacheSize: 3})
-	waitFor(t, "first JWKS fetch", func() bool { return jwks.fetches.Load() > 0 })
+	waitFor(t, "first JWKS fetch", func() bool { return jwks.Fetches.Load() > 0 })
 
 	c := claimsFor(testIssuer)
 	c["exp"] = time.Now().Unix() + 60
-	token := sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256", "kid": "rsa"}, c)
+	token := sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256", "kid": "rsa"}, c)
 	first, err := v.Validate(token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A hit hands back the same token without a signature check: the
 	// key set can be emptied and the token still validates.
-	jwks.set(http.StatusOK, []byte(`{"keys":[]}`))
+	jwks.SetResponse(http.StatusOK, []byte(`{"keys":[]}`))
 	second, err := v.Validate(token)
 	if err != nil || second != first {
 		t.Fatalf("cache hit: %v, same=%v", err, second == first)
@@ -243,12 +234,12 @@ func TestValidationCache(t *testing.T) {
 	now = time.Now
 
 	// Capacity holds: many distinct tokens never make the cache larger.
-	jwks.setKeys(t, jwkSpec{kid: "rsa", key: k.rsa})
+	jwks.SetKeys(t, jwkSpec{KID: "rsa", Key: k.RSA})
 	for i := 0; i < 10; i++ {
 		c := claimsFor(testIssuer)
 		c["jti"] = fmt.Sprint(i)
 		c["exp"] = time.Now().Unix() + int64(100+i)
-		if _, err := v.Validate(sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256", "kid": "rsa"}, c)); err != nil {
+		if _, err := v.Validate(sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256", "kid": "rsa"}, c)); err != nil {
 			t.Fatal(err)
 		}
 		if n := v.cache.Len(); n > 3 {
@@ -259,35 +250,35 @@ func TestValidationCache(t *testing.T) {
 
 func TestJWKSUnknownKidsRefetchOnce(t *testing.T) {
 	k := keys(t)
-	jwks := newJWKSServer(t, jwkSpec{kid: "rsa", key: k.rsa})
+	jwks := newJWKSServer(t, jwkSpec{KID: "rsa", Key: k.RSA})
 	v := newValidator(t, Config{Issuers: []IssuerConfig{{Issuer: testIssuer, JWKSURL: jwks.URL}}, JWKSMinRefresh: time.Hour})
-	waitFor(t, "first JWKS fetch", func() bool { return jwks.fetches.Load() == 1 })
+	waitFor(t, "first JWKS fetch", func() bool { return jwks.Fetches.Load() == 1 })
 
 	var wg sync.WaitGroup
 	for i := 0; i < 30; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			token := sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256", "kid": fmt.Sprintf("unknown-%d", i)}, claimsFor(testIssuer))
+			token := sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256", "kid": fmt.Sprintf("unknown-%d", i)}, claimsFor(testIssuer))
 			if _, err := v.Validate(token); !errors.Is(err, ErrInvalid) {
 				t.Errorf("unknown kid %d: got %v", i, err)
 			}
 		}(i)
 	}
 	wg.Wait()
-	if got := jwks.fetches.Load(); got > 2 {
+	if got := jwks.Fetches.Load(); got > 2 {
 		t.Fatalf("30 unknown kids caused %d JWKS fetches in all, want at most 2", got)
 	}
 }
 
 func TestJWKSRotationAfterMinRefresh(t *testing.T) {
 	k := keys(t)
-	jwks := newJWKSServer(t, jwkSpec{kid: "old", key: k.rsa})
+	jwks := newJWKSServer(t, jwkSpec{KID: "old", Key: k.RSA})
 	v := newValidator(t, Config{Issuers: []IssuerConfig{{Issuer: testIssuer, JWKSURL: jwks.URL}}, JWKSMinRefresh: 200 * time.Millisecond})
-	waitFor(t, "first JWKS fetch", func() bool { return jwks.fetches.Load() == 1 })
+	waitFor(t, "first JWKS fetch", func() bool { return jwks.Fetches.Load() == 1 })
 	// The next scheduled refresh is far away; an unknown kid makes one refetch.
-	jwks.setKeys(t, jwkSpec{kid: "new", key: k.rsa2})
-	token := sign(t, "RS256", k.rsa2, map[string]any{"alg": "RS256", "kid": "new"}, claimsFor(testIssuer))
+	jwks.SetKeys(t, jwkSpec{KID: "new", Key: k.RSA2})
+	token := sign(t, "RS256", k.RSA2, map[string]any{"alg": "RS256", "kid": "new"}, claimsFor(testIssuer))
 	if _, err := v.Validate(token); err != nil {
 		t.Fatalf("rotated key: %v", err)
 	}
@@ -295,31 +286,31 @@ func TestJWKSRotationAfterMinRefresh(t *testing.T) {
 
 func TestJWKSUnavailable(t *testing.T) {
 	k := keys(t)
-	jwks := newJWKSServer(t, jwkSpec{kid: "rsa", key: k.rsa})
-	jwks.set(http.StatusServiceUnavailable, []byte("<html>down</html>"))
+	jwks := newJWKSServer(t, jwkSpec{KID: "rsa", Key: k.RSA})
+	jwks.SetResponse(http.StatusServiceUnavailable, []byte("<html>down</html>"))
 	v := newValidator(t, Config{Issuers: []IssuerConfig{{Issuer: testIssuer, JWKSURL: jwks.URL}}, JWKSRefresh: 100 * time.Millisecond, JWKSMinRefresh: 100 * time.Millisecond})
-	token := sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256", "kid": "rsa"}, claimsFor(testIssuer))
-	waitFor(t, "first failed fetch", func() bool { return jwks.fetches.Load() > 0 })
+	token := sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256", "kid": "rsa"}, claimsFor(testIssuer))
+	waitFor(t, "first failed fetch", func() bool { return jwks.Fetches.Load() > 0 })
 	if _, err := v.Validate(token); !errors.Is(err, ErrKeysUnavailable) {
 		t.Fatalf("JWKS down from the start: got %v", err)
 	}
 	// It keeps retrying in the background and recovers.
-	jwks.setKeys(t, jwkSpec{kid: "rsa", key: k.rsa})
+	jwks.SetKeys(t, jwkSpec{KID: "rsa", Key: k.RSA})
 	waitFor(t, "recovery", func() bool { _, err := v.Validate(token); return err == nil })
 	// Once fetched, an outage keeps the last good keys serving.
-	jwks.set(http.StatusInternalServerError, nil)
-	before := jwks.fetches.Load()
-	waitFor(t, "failed refresh", func() bool { return jwks.fetches.Load() > before })
+	jwks.SetResponse(http.StatusInternalServerError, nil)
+	before := jwks.Fetches.Load()
+	waitFor(t, "failed refresh", func() bool { return jwks.Fetches.Load() > before })
 	c := claimsFor(testIssuer)
 	c["jti"] = "another"
-	if _, err := v.Validate(sign(t, "RS256", k.rsa, map[string]any{"alg": "RS256", "kid": "rsa"}, c)); err != nil {
+	if _, err := v.Validate(sign(t, "RS256", k.RSA, map[string]any{"alg": "RS256", "kid": "rsa"}, c)); err != nil {
 		t.Fatalf("after a failed refresh the last good keys must serve: %v", err)
 	}
 }
 
 func TestGoroutinesEndOnCancel(t *testing.T) {
 	k := keys(t)
-	jwks := newJWKSServer(t, jwkSpec{kid: "rsa", key: k.rsa})
+	jwks := newJWKSServer(t, jwkSpec{KID: "rsa", Key: k.RSA})
 	base := runtime.NumGoroutine()
 	for i := 0; i < 20; i++ {
 		ctx, cancel := context.WithCancel(context.Background())

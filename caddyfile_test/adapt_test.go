@@ -1,0 +1,99 @@
+package caddyfile_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected JSON of the adapt tests")
+
+// TestAdapt adapts every testdata/adapt/*.caddyfile and compares the JSON
+// with the .json file beside it. Run with -update to rewrite them, then
+// read the diff.
+func TestAdapt(t *testing.T) {
+	files, err := filepath.Glob("testdata/adapt/*.caddyfile")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no adapt tests: %v", err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".caddyfile")
+		t.Run(name, func(t *testing.T) {
+			in, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := adapt(string(in))
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			var got bytes.Buffer
+			if err := json.Indent(&got, cfg, "", "\t"); err != nil {
+				t.Fatal(err)
+			}
+			got.WriteByte('\n')
+			wantFile := strings.TrimSuffix(file, ".caddyfile") + ".json"
+			if *update {
+				if err := os.WriteFile(wantFile, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(wantFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != string(want) {
+				t.Fatalf("adapted JSON differs from %s:\n%s", wantFile, got.String())
+			}
+		})
+	}
+}
+
+// TestBrokenConfigs checks that each configuration error stops adapting with
+// a message naming the file, line and problem.
+func TestBrokenConfigs(t *testing.T) {
+	tests := []struct {
+		name string
+		body string // the backend_jwt block's content; the block opens on line 2
+		line int
+		want string
+	}{
+		{"no issuer", "api A 1", 2, "backend_jwt needs at least one issuer block"},
+		{"unknown sub-directive", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nsecret_mode on", 6, `unknown backend_jwt sub-directive "secret_mode"`},
+		{"unknown issuer sub-directive", "issuer x {\n\tjwks http://127.0.0.1/j\n}", 4, `unknown issuer sub-directive "jwks"`},
+		{"issuer without keys", "issuer x {\n\taudience a\n}", 5, `issuer "x" needs jwks_url or certificate`},
+		{"issuer without a name", "issuer {\n\tjwks_url http://127.0.0.1/j\n}", 3, "wrong argument count"},
+		{"issuer twice", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nissuer x {\n\tjwks_url http://127.0.0.1/j\n}", 6, `issuer "x" is configured twice`},
+		{"missing argument", "issuer x {\n\tjwks_url\n}", 4, "wrong argument count"},
+		{"HMAC algorithm", "issuer x {\n\tjwks_url http://127.0.0.1/j\n\talgorithms RS256 HS256\n}", 5, `algorithms: algorithm "HS256" is refused`},
+		{"none algorithm", "issuer x {\n\tjwks_url http://127.0.0.1/j\n\talgorithms none\n}", 5, `algorithms: algorithm "none" is refused`},
+		{"unknown algorithm", "issuer x {\n\tjwks_url http://127.0.0.1/j\n\talgorithms RS257\n}", 5, `algorithms: unknown algorithm "RS257"`},
+		{"unreadable certificate", "issuer x {\n\tcertificate testdata/missing.pem\n}", 4, "certificate: open testdata/missing.pem: no such file or directory"},
+		{"certificate not PEM", "issuer x {\n\tcertificate testdata/garbage.pem\n}", 4, "certificate testdata/garbage.pem: no PEM certificate or public key found"},
+		{"private key as certificate", "issuer x {\n\tcertificate testdata/private.pem\n}", 4, "certificate testdata/private.pem: PEM block 1 is a private key"},
+		{"bad duration", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nclock_skew soon", 6, `clock_skew "soon": want a duration`},
+		{"bad size", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nmax_token_size lots", 6, `max_token_size "lots": want a size`},
+		{"negative cache", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nvalidation_cache -1", 6, `validation_cache "-1"`},
+		{"api without version", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi Pizza", 6, "api: want <name> <version> [<context>], got 1 arguments"},
+		{"flag with an argument", "issuer x {\n\tjwks_url http://127.0.0.1/j\n\tvalidate_subscription yes\n}", 5, "wrong argument count"},
+		{"bad error_response", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nerror_response html", 6, `error_response "html": want wso2 or caddy`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			text := ":8080 {\n\tbackend_jwt {\n" + indent(indent(tc.body)) + "\n\t}\n\treverse_proxy localhost:9090\n}\n"
+			_, err := adapt(text)
+			if err == nil {
+				t.Fatalf("adapted without error:\n%s", text)
+			}
+			at := fmt.Sprintf(", at Caddyfile:%d", tc.line)
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), at) {
+				t.Fatalf("error %q\nwant it to contain %q and end in %q; config:\n%s", err, tc.want, at, text)
+			}
+		})
+	}
+}

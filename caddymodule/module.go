@@ -1,0 +1,285 @@
+// Package caddymodule is the Caddy glue of caddy-backend-jwt: it registers
+// the http.handlers.backend_jwt handler and its backend_jwt Caddyfile
+// directive, turns their configuration into the pure validator package's
+// inputs at provision time, and on every request validates the caller's
+// access token and hands the request on with the backend JWT header set.
+package caddymodule
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+	httpcaddyfile.RegisterHandlerDirective("backend_jwt", parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("backend_jwt", httpcaddyfile.After, "forward_auth")
+}
+
+// DefaultHeader is the request header that carries the backend JWT.
+const DefaultHeader = "X-JWT-Assertion"
+
+// Handler validates the caller's access token against trusted issuers and
+// passes end-user attributes to the next handler (normally reverse_proxy) in
+// a backend JWT header, as the WSO2 API Microgateway does.
+type Handler struct {
+	// Issuers are the trusted access-token issuers (WSO2 [[jwtTokenConfig]]).
+	// At least one is required; a token is checked against the one whose
+	// issuer equals its iss claim.
+	Issuers []*IssuerConfig `json:"issuers,omitempty"`
+
+	// ClockSkew is the leeway for exp, nbf and iat (WSO2 timestampSkew).
+	// Default: 5s.
+	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
+
+	// JWKSRefresh is how often every JWKS is fetched again in the
+	// background. Default: 15m.
+	JWKSRefresh caddy.Duration `json:"jwks_refresh,omitempty"`
+
+	// JWKSMinRefresh bounds how often a token with an unknown kid may make
+	// the handler fetch an issuer's JWKS, and how soon a failed fetch is
+	// retried. Default: 30s.
+	JWKSMinRefresh caddy.Duration `json:"jwks_min_refresh,omitempty"`
+
+	// MaxTokenSize is the largest access token accepted, in bytes; larger
+	// ones are refused with 900901. Default: 65536.
+	MaxTokenSize int `json:"max_token_size,omitempty"`
+
+	// ValidationCache is the number of validated tokens kept until they
+	// expire, so that later requests with one only re-check its exp. 0 turns
+	// the cache off. Default: 10000.
+	ValidationCache *int `json:"validation_cache,omitempty"`
+
+	// API is the API this route serves: used by subscription validation and
+	// the api claims of the backend JWT.
+	API *APIConfig `json:"api,omitempty"`
+
+	// Header is the request header that carries the backend JWT to the next
+	// handler (WSO2 [jwtConfig] header). Any copy of it sent by the client
+	// is always removed. Default: X-JWT-Assertion.
+	Header string `json:"header,omitempty"`
+
+	// StripAuthorization removes the caller's Authorization header before
+	// the request is handed on.
+	StripAuthorization bool `json:"strip_authorization,omitempty"`
+
+	// ErrorResponse chooses how refusals are answered: "wso2" (default)
+	// writes the WSO2 fault body; "caddy" writes nothing and returns the
+	// error, so the site's handle_errors renders it with the placeholders
+	// {http.backend_jwt.error.code}, {http.backend_jwt.error.message} and
+	// {http.backend_jwt.error.description}.
+	ErrorResponse string `json:"error_response,omitempty"`
+
+	validator  *validator.Validator
+	header     string // canonical form of Header
+	caddyError bool
+	retryAfter string // seconds, for 503 answers
+	logger     *zap.Logger
+	cancel     context.CancelFunc
+}
+
+// IssuerConfig is one trusted access-token issuer.
+type IssuerConfig struct {
+	// Issuer must equal the token's iss claim.
+	Issuer string `json:"issuer"`
+
+	// Audience, when set, must contain one of the token's aud values; a
+	// token without aud is then refused.
+	Audience []string `json:"audience,omitempty"`
+
+	// JWKSURL is where the issuer publishes its signing keys. Tokens with a
+	// kid are verified with the key of that kid.
+	JWKSURL string `json:"jwks_url,omitempty"`
+
+	// Certificates are PEM files holding certificates or public keys, tried
+	// in order for tokens without a kid or when there is no JWKS URL.
+	Certificates []string `json:"certificates,omitempty"`
+
+	// Algorithms allowed for this issuer's tokens: any of RS256 RS384 RS512
+	// PS256 PS384 PS512 ES256 ES384 ES512 EdDSA. HMAC algorithms and none
+	// are refused. Default: RS256 PS256 ES256 EdDSA.
+	Algorithms []string `json:"algorithms,omitempty"`
+
+	// ValidateSubscription refuses (403, 900908) tokens whose subscribedAPIs
+	// claim holds no entry for the configured API (WSO2 validateSubscription).
+	ValidateSubscription bool `json:"validate_subscription,omitempty"`
+
+	// RemoteClaims retrieves more user claims for this issuer's tokens from
+	// the claims retriever (WSO2 remoteUserClaimRetrievalEnabled).
+	RemoteClaims bool `json:"remote_claims,omitempty"`
+}
+
+// APIConfig names the API a route serves.
+type APIConfig struct {
+	// Name must equal a subscribedAPIs entry's name.
+	Name string `json:"name"`
+	// Version must equal that entry's version, unless the entry's is "*".
+	Version string `json:"version"`
+	// Context is the API's context path, as in the apicontext claim.
+	Context string `json:"context,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.backend_jwt",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision checks the configuration, reads the certificate files and
+// starts the validator's background work, bound to the config's lifetime.
+// It does no blocking network I/O: JWKS are fetched in the background.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.header = http.CanonicalHeaderKey(h.Header)
+	if h.header == "" {
+		h.header = DefaultHeader
+	}
+	switch h.ErrorResponse {
+	case "", "wso2":
+	case "caddy":
+		h.caddyError = true
+	default:
+		return fmt.Errorf("error_response %q: want wso2 or caddy", h.ErrorResponse)
+	}
+	cfg, err := h.validatorConfig()
+	if err != nil {
+		return err
+	}
+	h.retryAfter = fmt.Sprint(int(math.Ceil(cfg.JWKSMinRefresh.Seconds())))
+	vctx, cancel := context.WithCancel(ctx)
+	h.cancel = cancel
+	if h.validator, err = validator.New(vctx, cfg); err != nil {
+		cancel()
+		return err
+	}
+	return nil
+}
+
+// Validate checks what Provision does not need to read: the header name.
+func (h *Handler) Validate() error {
+	if !httpguts.ValidHeaderFieldName(h.header) {
+		return fmt.Errorf("header %q is not a valid header field name", h.Header)
+	}
+	switch h.header {
+	case "Authorization", "Host", "Connection", "Content-Length", "Transfer-Encoding":
+		return fmt.Errorf("header %q cannot carry the backend JWT", h.Header)
+	}
+	return nil
+}
+
+// validatorConfig builds the validator's input from the JSON config.
+func (h *Handler) validatorConfig() (validator.Config, error) {
+	cfg := validator.Config{
+		ClockSkew:      time.Duration(h.ClockSkew),
+		JWKSRefresh:    time.Duration(h.JWKSRefresh),
+		JWKSMinRefresh: time.Duration(h.JWKSMinRefresh),
+		MaxTokenSize:   h.MaxTokenSize,
+		CacheSize:      validator.DefaultCacheSize,
+		OnFetch:        h.logFetch,
+	}
+	if cfg.JWKSMinRefresh == 0 {
+		cfg.JWKSMinRefresh = validator.DefaultJWKSMinRefresh
+	}
+	if h.ValidationCache != nil {
+		if *h.ValidationCache < 0 {
+			return cfg, fmt.Errorf("validation_cache %d: must be 0 (off) or more", *h.ValidationCache)
+		}
+		cfg.CacheSize = *h.ValidationCache
+	}
+	if h.API != nil {
+		if h.API.Name == "" || h.API.Version == "" {
+			return cfg, fmt.Errorf("api needs a name and a version")
+		}
+		cfg.API = &validator.API{Name: h.API.Name, Version: h.API.Version, Context: h.API.Context}
+	}
+	if len(h.Issuers) == 0 {
+		return cfg, fmt.Errorf("no issuer configured: at least one is required")
+	}
+	for _, ic := range h.Issuers {
+		if ic == nil {
+			return cfg, fmt.Errorf("an issuer entry is null")
+		}
+		keys, err := loadPublicKeys(ic.Certificates)
+		if err != nil {
+			return cfg, fmt.Errorf("issuer %q: %w", ic.Issuer, err)
+		}
+		for _, alg := range ic.Algorithms {
+			if err := validator.CheckAlgorithm(alg); err != nil {
+				return cfg, fmt.Errorf("issuer %q: %w", ic.Issuer, err)
+			}
+		}
+		cfg.Issuers = append(cfg.Issuers, validator.IssuerConfig{
+			Issuer:               ic.Issuer,
+			Audiences:            ic.Audience,
+			JWKSURL:              ic.JWKSURL,
+			PublicKeys:           keys,
+			Algorithms:           ic.Algorithms,
+			ValidateSubscription: ic.ValidateSubscription,
+			RemoteClaims:         ic.RemoteClaims,
+		})
+	}
+	return cfg, nil
+}
+
+// loadPublicKeys reads every key of the PEM files, in order.
+func loadPublicKeys(files []string) ([]crypto.PublicKey, error) {
+	var keys []crypto.PublicKey
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("reading certificate: %w", err)
+		}
+		k, err := validator.ParsePublicKeysPEM(data)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %s: %w", file, err)
+		}
+		keys = append(keys, k...)
+	}
+	return keys, nil
+}
+
+// logFetch logs failed JWKS fetches as warnings and the rest at debug.
+func (h *Handler) logFetch(r validator.FetchResult) {
+	if r.Err != nil {
+		if c := h.logger.Check(zapcore.WarnLevel, "JWKS fetch failed"); c != nil {
+			c.Write(zap.String("issuer", r.Issuer), zap.String("url", r.URL), zap.Bool("forced", r.Forced), zap.Error(r.Err))
+		}
+		return
+	}
+	if c := h.logger.Check(zapcore.DebugLevel, "JWKS fetched"); c != nil {
+		c.Write(zap.String("issuer", r.Issuer), zap.String("url", r.URL), zap.Bool("forced", r.Forced),
+			zap.Int("keys", r.Keys), zap.Int("dropped", r.Dropped))
+	}
+}
+
+// Cleanup stops the background work that Provision started.
+func (h *Handler) Cleanup() error {
+	if h.cancel != nil {
+		h.cancel()
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
