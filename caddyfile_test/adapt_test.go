@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected JSON of the adapt tests")
@@ -86,6 +88,51 @@ func TestBrokenConfigs(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			text := ":8080 {\n\tbackend_jwt {\n" + indent(indent(tc.body)) + "\n\t}\n\treverse_proxy localhost:9090\n}\n"
+			_, err := adapt(text)
+			if err == nil {
+				t.Fatalf("adapted without error:\n%s", text)
+			}
+			at := fmt.Sprintf(", at Caddyfile:%d", tc.line)
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), at) {
+				t.Fatalf("error %q\nwant it to contain %q and end in %q; config:\n%s", err, tc.want, at, text)
+			}
+		})
+	}
+}
+
+// TestBrokenGenerateConfigs checks the generate block's key and
+// certificate errors, each naming the line of the signing_key (or of the
+// problem).
+func TestBrokenGenerateConfigs(t *testing.T) {
+	k := testkit.Keys()
+	rsa1024, p384, rsa2048, p256 := keyFile(t, k.RSA1024), keyFile(t, k.P384), keyFile(t, k.RSA), keyFile(t, k.P256)
+	otherCert := writeFile(t, "other.crt", testkit.CertificatePEM(t, k.RSA2, "someone else"))
+	tests := []struct {
+		name string
+		body string // the generate block's content; the block opens on line 6
+		line int
+		want string
+	}{
+		{"RSA 1024 for RS256", "signing_key " + rsa1024, 7, "RS256 needs an RSA key of at least 2048 bits"},
+		{"P-384 for ES256", "algorithm ES256\nsigning_key " + p384, 8, "ES256"},
+		{"RSA for EdDSA", "signing_key " + rsa2048 + "\nalgorithm EdDSA", 7, "EdDSA"},
+		{"P-256 for the default RS256", "signing_key " + p256, 7, "RS256"},
+		{"certificate of another key", "signing_key " + rsa2048 + "\ncertificate " + otherCert, 7, "is not the certificate of signing_key"},
+		{"certificate without signing_key", "certificate " + otherCert, 7, "certificate needs signing_key"},
+		{"unreadable signing_key", "signing_key testdata/missing.key", 7, "reading signing_key: open testdata/missing.key"},
+		{"certificate as signing_key", "signing_key testdata/issuer.pem", 7, "signing_key testdata/issuer.pem"},
+		{"unknown algorithm", "algorithm HS256", 7, `algorithm: unknown algorithm "HS256"`},
+		{"unknown sub-directive", "lifetime 5m", 7, `unknown generate sub-directive "lifetime"`},
+		{"bad x5t", "x5t sha1", 7, `x5t "sha1": want wso2, rfc7515 or off`},
+		{"bad encoding", "encoding hex", 7, `encoding "hex": want base64url or base64`},
+		{"bad on_error", "on_error retry", 7, `on_error "retry": want fail or continue`},
+		{"bad cache", "cache on", 7, `cache: want "cache off" or a block`},
+		{"bad eviction_factor", "cache {\n\teviction_factor 2\n}", 8, `eviction_factor "2"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			text := ":8080 {\n\tbackend_jwt {\n\t\tissuer x {\n\t\t\tjwks_url http://127.0.0.1/j\n\t\t}\n\t\tgenerate {\n" +
+				indent(indent(indent(tc.body))) + "\n\t\t}\n\t}\n\treverse_proxy localhost:9090\n}\n"
 			_, err := adapt(text)
 			if err == nil {
 				t.Fatalf("adapted without error:\n%s", text)

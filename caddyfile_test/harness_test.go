@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,16 @@ import (
 	_ "github.com/caddy-backend-jwt/caddy-backend-jwt/caddymodule"
 )
 
+// childConfigEnv names the variable that makes the test binary run as a
+// second Caddy instance: it loads the JSON config in that file and runs
+// until its standard input closes.
+const childConfigEnv = "BACKEND_JWT_CHILD_CONFIG"
+
 func TestMain(m *testing.M) {
+	if file := os.Getenv(childConfigEnv); file != "" {
+		runChild(file)
+		return
+	}
 	// Keep Caddy's instance files out of the user's home.
 	dir, err := os.MkdirTemp("", "backend-jwt-test-")
 	if err != nil {
@@ -36,6 +46,46 @@ func TestMain(m *testing.M) {
 	_ = caddy.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// runChild runs Caddy with the config in file until stdin closes.
+func runChild(file string) {
+	cfg, err := os.ReadFile(file)
+	if err == nil {
+		err = caddy.Load(cfg, true)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(1)
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = caddy.Stop()
+	os.Exit(0)
+}
+
+// startChild runs the site in a second Caddy process (this test binary in
+// child mode) and stops it with the test.
+func (g *gateway) startChild(site string) {
+	g.t.Helper()
+	cfg, err := adapt(g.caddyfile(site))
+	if err != nil {
+		g.t.Fatalf("adapting the Caddyfile: %v", err)
+	}
+	file := writeFile(g.t, "child.json", cfg)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childConfigEnv+"="+file)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
 }
 
 // freePort returns a TCP port free on 127.0.0.1 now.
@@ -55,6 +105,7 @@ type gateway struct {
 	adminPort int
 	port      int
 	storage   string
+	logPath   string
 	client    *http.Client
 }
 
@@ -66,31 +117,47 @@ func newGateway(t testing.TB) *gateway {
 		adminPort: freePort(t),
 		port:      freePort(t),
 		storage:   t.TempDir(),
+		logPath:   t.TempDir() + "/caddy.log",
 		// A fresh connection per request: a reload closes idle ones.
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 }
 
 // caddyfile wraps a site's directives in global options that keep
-// everything on loopback and in the test's folders.
+// everything on loopback and in the test's folders. Caddy's log, at DEBUG,
+// goes to a file the test reads, with the filter the README recommends:
+// reverse_proxy's debug lines list the request headers sent upstream.
 func (g *gateway) caddyfile(site string) string {
-	logging := "log {\n\t\toutput discard\n\t}"
-	if os.Getenv("BACKEND_JWT_TEST_LOG") != "" {
-		logging = "log {\n\t\tlevel DEBUG\n\t}"
-	}
 	return fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	auto_https off
 	persist_config off
 	storage file_system %s
-	%s
+	log {
+		output file %s
+		level DEBUG
+		format filter {
+			fields {
+				request>headers>X-Jwt-Assertion delete
+				request>headers>X-Token-Copy delete
+			}
+		}
+	}
 }
 
 http://127.0.0.1:%d {
 	bind 127.0.0.1
 %s
 }
-`, g.adminPort, g.storage, logging, g.port, site)
+`, g.adminPort, g.storage, g.logFile(), g.port, site)
+}
+
+func (g *gateway) logFile() string { return g.logPath }
+
+// logs returns what Caddy has logged so far.
+func (g *gateway) logs() string {
+	b, _ := os.ReadFile(g.logFile())
+	return string(b)
 }
 
 // adapt turns a Caddyfile into Caddy's JSON.
@@ -110,7 +177,13 @@ func (g *gateway) start(site string) {
 	if err := caddy.Load(cfg, true); err != nil {
 		g.t.Fatalf("loading the config: %v", err)
 	}
-	g.t.Cleanup(func() { _ = caddy.Stop() })
+	g.t.Cleanup(func() {
+		_ = caddy.Stop()
+		if g.t.Failed() {
+			lines := strings.Split(strings.TrimSpace(g.logs()), "\n")
+			g.t.Logf("the last lines of Caddy's log:\n%s", strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		}
+	})
 }
 
 // load posts a config to the admin API's /load, as an operator does.
@@ -140,23 +213,32 @@ type response struct {
 }
 
 // get sends GET path with the given request headers (name, value pairs;
-// a name may repeat).
+// a name may repeat), failing the test if no answer comes.
 func (g *gateway) get(path string, headers ...string) response {
 	g.t.Helper()
+	r, err := g.tryGet(path, headers...)
+	if err != nil {
+		g.t.Fatalf("GET %s: %v", path, err)
+	}
+	return r
+}
+
+// tryGet is get that returns a transport error instead of failing.
+func (g *gateway) tryGet(path string, headers ...string) (response, error) {
 	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", g.port, path), nil)
 	if err != nil {
-		g.t.Fatal(err)
+		return response{}, err
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Add(headers[i], headers[i+1])
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {
-		g.t.Fatalf("GET %s: %v", path, err)
+		return response{}, err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: string(body)}
+	body, err := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: string(body)}, err
 }
 
 // bearer is the Authorization header pair for a token.

@@ -200,6 +200,23 @@ func TestAccessTokens(t *testing.T) {
 			}
 		})
 	}
+
+	// Every refusal was logged with its reason, and no log line holds a token.
+	logs := s.g.logs()
+	if n := strings.Count(logs, `"msg":"request refused"`); n < len(tests)-6 {
+		t.Fatalf("%d refusals logged, want one per refused request", n)
+	}
+	if !strings.Contains(logs, `"sub":"admin@carbon.super"`) || !strings.Contains(logs, `"jti":"0987c6d3-f11a-402c-8eb2-b21fb7b97f4d"`) {
+		t.Fatal("the refusal of a valid but unsubscribed token does not name its sub and jti")
+	}
+	for _, tc := range tests {
+		for _, v := range tc.headers {
+			token := strings.TrimPrefix(v, "Bearer ")
+			if len(token) > 40 && strings.Contains(logs, token) {
+				t.Fatalf("the log holds the token of %q", tc.name)
+			}
+		}
+	}
 }
 
 // tamper replaces a token's payload, keeping its header and signature.
@@ -446,8 +463,14 @@ func TestReloadsLeaveNoGoroutines(t *testing.T) {
 		if err := s.g.load("application/json", []byte(c)); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
-		if r := s.g.get("/pizza", bearer(token)...); r.status != 200 {
-			t.Fatalf("after reload %d: %d", i, r.status)
+		// A connection accepted while Caddy hands the listener to the new
+		// config can be closed unanswered (seen once in a few hundred
+		// reloads); this test counts goroutines, so it retries that once.
+		// Requests during reloads are the reload-under-load test's subject.
+		if r, err := s.g.tryGet("/pizza", bearer(token)...); err != nil || r.status != 200 {
+			if r := s.g.get("/pizza", bearer(token)...); r.status != 200 {
+				t.Fatalf("after reload %d: %d", i, r.status)
+			}
 		}
 	}
 	// Idle keep-alive connections to the test's own servers are not the

@@ -1,9 +1,12 @@
 package caddymodule
 
 import (
+	"crypto"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -11,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
 )
 
@@ -39,6 +43,26 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		api <name> <version> [<context>]
 //		header <field>
 //		strip_authorization
+//		generate {
+//			issuer <iss>
+//			audience [<aud...>]               # no argument: no aud claim
+//			dialect <prefix>
+//			algorithm RS256|SHA256withRSA|PS256|ES256|EdDSA|none|NONE
+//			signing_key <pem file>
+//			certificate <pem file>
+//			x5t wso2|rfc7515|off
+//			x5c
+//			expiry <duration>
+//			restricted_claims <claim...>
+//			encoding base64url|base64
+//			cache off | cache {
+//				expiry <duration>
+//				capacity <tokens>
+//				eviction_factor <share>
+//			}
+//			on_error fail|continue
+//		}
+//		jwks_path <path>
 //		error_response wso2|caddy
 //	}
 //
@@ -92,6 +116,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Header, err = singleArg(d)
 		case "strip_authorization":
 			err = flag(d, &h.StripAuthorization)
+		case "generate":
+			err = h.unmarshalGenerate(d)
+		case "jwks_path":
+			if h.JWKSPath, err = singleArg(d); err == nil && !strings.HasPrefix(h.JWKSPath, "/") {
+				return d.Errf("jwks_path %q: want a path starting with /", h.JWKSPath)
+			}
 		case "error_response":
 			if h.ErrorResponse, err = singleArg(d); err == nil && h.ErrorResponse != "wso2" && h.ErrorResponse != "caddy" {
 				return d.Errf("error_response %q: want wso2 or caddy", h.ErrorResponse)
@@ -105,6 +135,180 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if len(h.Issuers) == 0 {
 		return fmt.Errorf("backend_jwt needs at least one issuer block, at %s:%d", file, line)
+	}
+	if h.JWKSPath != "" && h.Generate == nil {
+		return fmt.Errorf("jwks_path needs a generate block, at %s:%d", file, line)
+	}
+	return nil
+}
+
+func (h *Handler) unmarshalGenerate(d *caddyfile.Dispenser) error {
+	if h.Generate != nil {
+		return d.Err("generate is configured twice")
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	gc := &GenerateConfig{}
+	var keyFile, certFile string
+	var where string // file:line of the signing_key, else of the certificate
+	var err error
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "issuer":
+			gc.Issuer, err = singleArg(d)
+		case "audience":
+			gc.Audience = append(make([]string, 0), d.RemainingArgs()...)
+		case "dialect":
+			var dialect string
+			if dialect, err = singleArg(d); err == nil {
+				gc.Dialect = &dialect
+			}
+		case "algorithm":
+			if gc.Algorithm, err = singleArg(d); err == nil {
+				if _, cerr := jwtgen.CanonicalAlgorithm(gc.Algorithm); cerr != nil {
+					return d.Errf("algorithm: %v", cerr)
+				}
+			}
+		case "signing_key":
+			if gc.SigningKey, err = singleArg(d); err == nil {
+				if _, rerr := readSigningKey(gc.SigningKey); rerr != nil {
+					return d.Errf("%v", rerr)
+				}
+				keyFile, where = gc.SigningKey, fmt.Sprintf("%s:%d", d.File(), d.Line())
+			}
+		case "certificate":
+			if gc.Certificate, err = singleArg(d); err == nil {
+				if _, rerr := readCertificates(gc.Certificate); rerr != nil {
+					return d.Errf("%v", rerr)
+				}
+				certFile = gc.Certificate
+				if keyFile == "" {
+					where = fmt.Sprintf("%s:%d", d.File(), d.Line())
+				}
+			}
+		case "x5t":
+			if gc.X5T, err = singleArg(d); err == nil && gc.X5T != "wso2" && gc.X5T != "rfc7515" && gc.X5T != "off" {
+				return d.Errf("x5t %q: want wso2, rfc7515 or off", gc.X5T)
+			}
+		case "x5c":
+			err = flag(d, &gc.X5C)
+		case "expiry":
+			err = parseDuration(d, &gc.Expiry)
+		case "restricted_claims":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			gc.RestrictedClaims = append(gc.RestrictedClaims, args...)
+		case "encoding":
+			if gc.Encoding, err = singleArg(d); err == nil && gc.Encoding != "base64url" && gc.Encoding != "base64" {
+				return d.Errf("encoding %q: want base64url or base64", gc.Encoding)
+			}
+		case "cache":
+			err = unmarshalCache(d, gc)
+		case "on_error":
+			if gc.OnError, err = singleArg(d); err == nil && gc.OnError != "fail" && gc.OnError != "continue" {
+				return d.Errf("on_error %q: want fail or continue", gc.OnError)
+			}
+		default:
+			return d.Errf("unknown generate sub-directive %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// The key and the certificate can only be judged against the
+	// algorithm once the whole block is read.
+	if err := checkGenerateKey(gc, keyFile, certFile); err != nil {
+		if where == "" {
+			return d.Errf("generate: %v", err)
+		}
+		return fmt.Errorf("generate: %w, at %s", err, where)
+	}
+	h.Generate = gc
+	return nil
+}
+
+// checkGenerateKey checks that the signing key fits the algorithm and the
+// certificate fits the key.
+func checkGenerateKey(gc *GenerateConfig, keyFile, certFile string) error {
+	alg := gc.Algorithm
+	if alg == "" {
+		alg = jwtgen.RS256
+	}
+	if keyFile == "" {
+		if certFile != "" {
+			return errors.New("certificate needs signing_key: a managed key has no certificate")
+		}
+		return nil
+	}
+	key, err := readSigningKey(keyFile)
+	if err != nil {
+		return err
+	}
+	if err := jwtgen.CheckKey(alg, key); err != nil {
+		return fmt.Errorf("signing_key %s: %w", keyFile, err)
+	}
+	if certFile != "" {
+		certs, err := readCertificates(certFile)
+		if err != nil {
+			return err
+		}
+		if !publicKeysEqual(certs[0].PublicKey, key.Public()) {
+			return fmt.Errorf("certificate %s is not the certificate of signing_key %s", certFile, keyFile)
+		}
+	}
+	return nil
+}
+
+// publicKeysEqual compares two public keys of the standard library.
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b)
+}
+
+// unmarshalCache reads "cache off" or a cache block.
+func unmarshalCache(d *caddyfile.Dispenser, gc *GenerateConfig) error {
+	cc := &CacheConfig{}
+	gc.Cache = cc
+	if d.NextArg() {
+		if d.Val() != "off" || d.NextArg() {
+			return d.Errf("cache: want \"cache off\" or a block")
+		}
+		off := false
+		cc.Enabled = &off
+		return nil
+	}
+	var err error
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "expiry":
+			err = parseDuration(d, &cc.Expiry)
+		case "capacity":
+			var arg string
+			if arg, err = singleArg(d); err == nil {
+				n, perr := strconv.Atoi(arg)
+				if perr != nil || n < 1 {
+					return d.Errf("capacity %q: want a positive number of tokens", arg)
+				}
+				cc.Capacity = n
+			}
+		case "eviction_factor":
+			var arg string
+			if arg, err = singleArg(d); err == nil {
+				f, perr := strconv.ParseFloat(arg, 64)
+				if perr != nil || f <= 0 || f > 1 {
+					return d.Errf("eviction_factor %q: want a share above 0 and at most 1", arg)
+				}
+				cc.EvictionFactor = f
+			}
+		default:
+			return d.Errf("unknown cache sub-directive %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
 )
 
@@ -25,6 +29,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	stripHeader(r.Header, h.header)
 	stripHeader(r.Trailer, h.header)
 
+	// 2. The public keys of the backend JWT, for backends to verify it.
+	if h.JWKSPath != "" && r.URL.Path == h.JWKSPath {
+		return h.serveJWKS(w, r)
+	}
+
 	// 3. Token.
 	token, err := bearerToken(r.Header)
 	if err != nil {
@@ -40,12 +49,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return h.refuse(w, r, faultFor(err), err, tok)
 	}
+	ph := &placeholders{tok: tok}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Map(userPlaceholders(tok))
+	repl.Map(ph.lookup)
 
-	// 6. Pass through a backend JWT the access token already carries.
-	if tok.HasBackendJWT {
-		r.Header.Set(h.header, tok.BackendJWT)
+	switch {
+	case tok.HasBackendJWT:
+		// 6. Pass through a backend JWT the access token already carries.
+		ph.backendJWT = tok.BackendJWT
+	case h.generation != nil:
+		// 8. Generate, or take the token made for this inbound token and API.
+		ph.backendJWT, err = h.backendJWT(token, tok)
+		if err != nil {
+			if !h.generation.failOpen {
+				return h.refuse(w, r, faultGeneration, err, tok)
+			}
+			if c := h.logger.Check(zapcore.WarnLevel, "backend JWT not generated; forwarding without it"); c != nil {
+				c.Write(zap.String("issuer", tok.Issuer.Issuer), zap.String("sub", tok.Subject), zap.String("jti", tok.JTI), zap.Error(err))
+			}
+		}
+	}
+	if ph.backendJWT != "" {
+		r.Header.Set(h.header, ph.backendJWT)
 	}
 
 	// 9. Forward.
@@ -115,27 +140,32 @@ func foldHeaderByte(c byte) byte {
 	return c
 }
 
-// userPlaceholders serves {http.auth.user.id}, {http.auth.user.issuer} and
-// {http.auth.user.claims.<name>} from the validated token, computed only
-// when a placeholder is used.
-func userPlaceholders(tok *validator.Token) caddy.ReplacerFunc {
-	return func(key string) (any, bool) {
-		switch key {
-		case "http.auth.user.id":
-			return tok.Subject, true
-		case "http.auth.user.issuer":
-			return tok.Issuer.Issuer, true
-		}
-		name, ok := strings.CutPrefix(key, "http.auth.user.claims.")
-		if !ok {
-			return nil, false
-		}
-		raw, ok := tok.Claims[name]
-		if !ok {
-			return nil, false
-		}
-		return claimText(raw), true
+// placeholders serves {http.auth.user.id}, {http.auth.user.issuer},
+// {http.auth.user.claims.<name>} and {http.backend_jwt.token} for one
+// request, computed only when a placeholder is used.
+type placeholders struct {
+	tok        *validator.Token
+	backendJWT string
+}
+
+func (p *placeholders) lookup(key string) (any, bool) {
+	switch key {
+	case "http.auth.user.id":
+		return p.tok.Subject, true
+	case "http.auth.user.issuer":
+		return p.tok.Issuer.Issuer, true
+	case "http.backend_jwt.token":
+		return p.backendJWT, true
 	}
+	name, ok := strings.CutPrefix(key, "http.auth.user.claims.")
+	if !ok {
+		return nil, false
+	}
+	raw, ok := p.tok.Claims[name]
+	if !ok {
+		return nil, false
+	}
+	return claimText(raw), true
 }
 
 // claimText renders a raw claim for a placeholder: strings as they are,
@@ -148,4 +178,53 @@ func claimText(raw json.RawMessage) string {
 		}
 	}
 	return string(raw)
+}
+
+// backendJWT returns the backend JWT for the validated token: from the
+// cache when one made for the same inbound token and API has more than
+// clock_skew of its life left, else newly generated.
+func (h *Handler) backendJWT(inbound string, tok *validator.Token) (string, error) {
+	g := h.generation
+	now := time.Now()
+	mint := func() (string, time.Time, error) {
+		return g.gen.Generate(&jwtgen.Input{
+			Claims:       tok.Claims,
+			API:          h.jwtAPI,
+			Subscription: subscriptionOf(tok),
+			Now:          now,
+			NotAfter:     tok.Expires,
+		})
+	}
+	if g.cache == nil {
+		jwt, _, err := mint()
+		return jwt, err
+	}
+	key := jwtgen.CacheKey(inbound, h.apiName, h.apiVersion)
+	jwt, _, err := g.cache.Get(key, now, g.minRemaining, mint)
+	return jwt, err
+}
+
+// subscriptionOf returns the tier claims' source, or nil.
+func subscriptionOf(tok *validator.Token) *jwtgen.Subscription {
+	if tok.Subscription == nil {
+		return nil
+	}
+	return &jwtgen.Subscription{Tier: tok.Subscription.SubscriptionTier, TenantDomain: tok.Subscription.SubscriberTenantDomain}
+}
+
+// serveJWKS answers the jwks_path request with the signing keys' JWKS.
+func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("the JWKS is read with GET"))
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", h.generation.jwksMaxAge)
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	_, err := w.Write(h.generation.jwks)
+	return err
 }

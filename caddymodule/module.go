@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
 )
 
@@ -84,7 +86,21 @@ type Handler struct {
 	// {http.backend_jwt.error.description}.
 	ErrorResponse string `json:"error_response,omitempty"`
 
+	// Generate, when present, makes the handler generate a signed backend
+	// JWT (WSO2 jwtGeneratorEnabled); without it only a backendJwt claim
+	// of the access token is passed on.
+	Generate *GenerateConfig `json:"generate,omitempty"`
+
+	// JWKSPath, when set, serves the public keys of the backend JWT's
+	// signing key as a JWKS at this request path (no token needed), so
+	// backends can verify the tokens. Needs generate.
+	JWKSPath string `json:"jwks_path,omitempty"`
+
 	validator  *validator.Validator
+	generation *generation // nil without generate
+	jwtAPI     *jwtgen.API // the api claims; nil without api
+	apiName    string
+	apiVersion string
 	header     string // canonical form of Header
 	caddyError bool
 	retryAfter string // seconds, for 503 answers
@@ -162,11 +178,26 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.retryAfter = fmt.Sprint(int(math.Ceil(cfg.JWKSMinRefresh.Seconds())))
+	if h.JWKSPath != "" && (h.Generate == nil || !strings.HasPrefix(h.JWKSPath, "/")) {
+		return fmt.Errorf("jwks_path %q: needs a generate block and a path starting with /", h.JWKSPath)
+	}
+	if h.Generate != nil {
+		skew := cfg.ClockSkew
+		if skew == 0 {
+			skew = validator.DefaultClockSkew
+		}
+		if h.generation, err = h.provisionGeneration(ctx, skew); err != nil {
+			return err
+		}
+	}
 	vctx, cancel := context.WithCancel(ctx)
 	h.cancel = cancel
 	if h.validator, err = validator.New(vctx, cfg); err != nil {
 		cancel()
 		return err
+	}
+	if h.generation != nil {
+		h.generation.run(vctx)
 	}
 	return nil
 }
@@ -207,6 +238,8 @@ func (h *Handler) validatorConfig() (validator.Config, error) {
 			return cfg, fmt.Errorf("api needs a name and a version")
 		}
 		cfg.API = &validator.API{Name: h.API.Name, Version: h.API.Version, Context: h.API.Context}
+		h.jwtAPI = &jwtgen.API{Name: h.API.Name, Version: h.API.Version, Context: h.API.Context}
+		h.apiName, h.apiVersion = h.API.Name, h.API.Version
 	}
 	if len(h.Issuers) == 0 {
 		return cfg, fmt.Errorf("no issuer configured: at least one is required")

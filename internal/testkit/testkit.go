@@ -305,3 +305,64 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Decoded is a verified compact JWS: its header and claims.
+type Decoded struct {
+	Header, Claims map[string]any
+}
+
+// Verify checks token's signature with pub using only the standard library
+// and returns its decoded header and claims. base64std selects the WSO2 API
+// Manager encoding (standard alphabet, no padding) instead of base64url.
+func Verify(t testing.TB, token string, pub crypto.PublicKey, base64std bool) Decoded {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	if base64std {
+		enc = base64.RawStdEncoding
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token has %d parts", len(parts))
+	}
+	var d Decoded
+	for i, dst := range []*map[string]any{&d.Header, &d.Claims} {
+		raw, err := enc.Strict().DecodeString(parts[i])
+		if err != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.UseNumber()
+		if err := dec.Decode(dst); err != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+	}
+	sig, err := enc.Strict().DecodeString(parts[2])
+	if err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	input := []byte(parts[0] + "." + parts[1])
+	alg, _ := d.Header["alg"].(string)
+	digest := sha256.Sum256(input)
+	ok := false
+	switch alg {
+	case "RS256":
+		ok = rsa.VerifyPKCS1v15(pub.(*rsa.PublicKey), crypto.SHA256, digest[:], sig) == nil
+	case "PS256":
+		ok = rsa.VerifyPSS(pub.(*rsa.PublicKey), crypto.SHA256, digest[:], sig, nil) == nil
+	case "ES256":
+		if len(sig) == 64 {
+			r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+			ok = ecdsa.Verify(pub.(*ecdsa.PublicKey), digest[:], r, s)
+		}
+	case "EdDSA":
+		ok = ed25519.Verify(pub.(ed25519.PublicKey), input, sig)
+	case "none":
+		ok = pub == nil && len(sig) == 0
+	default:
+		t.Fatalf("cannot verify alg %q", alg)
+	}
+	if !ok {
+		t.Fatalf("the %s signature does not verify", alg)
+	}
+	return d
+}

@@ -1,0 +1,302 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
+)
+
+// Defaults of the generate block.
+const (
+	defaultExpiry         = 15 * time.Minute
+	defaultCacheCapacity  = 10000
+	defaultEvictionFactor = 0.25
+	jwksMaxAge            = 5 * time.Minute
+)
+
+// GenerateConfig makes the handler generate a signed backend JWT carrying
+// the end-user's attributes (WSO2 jwtGeneratorEnabled and
+// [jwtGeneratorConfig]). Without it no backend JWT is generated.
+type GenerateConfig struct {
+	// Issuer is the backend JWT's iss. Default: wso2.org/products/am.
+	Issuer string `json:"issuer,omitempty"`
+
+	// Audience is the aud: a string for one value, an array for several,
+	// no aud for an empty list. Default: http://org.wso2.apimgt/gateway.
+	Audience []string `json:"audience,omitzero"`
+
+	// Dialect is the prefix of the WSO2 claim names; a "/" is put between
+	// it and the name unless it is empty or ends in "/".
+	// Default: http://wso2.org/claims.
+	Dialect *string `json:"dialect,omitempty"`
+
+	// Algorithm signs the token: RS256 (alias SHA256withRSA), PS256, ES256,
+	// EdDSA, or none (alias NONE). Default: RS256.
+	Algorithm string `json:"algorithm,omitempty"`
+
+	// SigningKey is a PEM private key file (PKCS#1, PKCS#8 or SEC 1) that
+	// fits Algorithm. Without it, a managed key kept in Caddy's storage
+	// under backend_jwt/ is used (created on first use), so every instance
+	// sharing the storage signs with the same key.
+	SigningKey string `json:"signing_key,omitempty"`
+
+	// Certificate is a PEM file with the signing key's certificate (first)
+	// and its chain: it gives the x5t and x5c headers.
+	Certificate string `json:"certificate,omitempty"`
+
+	// X5T is the format of the x5t header when a certificate is set: wso2
+	// (base64url, padded, of the hex SHA-1, as WSO2 gateways send), rfc7515
+	// or off. Default: wso2.
+	X5T string `json:"x5t,omitempty"`
+
+	// X5C adds the certificate chain as the x5c header (WSO2 EnableX5C).
+	X5C bool `json:"x5c,omitempty"`
+
+	// Expiry is the token lifetime when the cache is off (WSO2
+	// tokenExpiry). Default: 15m.
+	Expiry caddy.Duration `json:"expiry,omitempty"`
+
+	// RestrictedClaims are never copied from the access token or a
+	// retriever, besides iss sub aud exp nbf iat jti application tierInfo
+	// subscribedAPIs keytype backendJwt.
+	RestrictedClaims []string `json:"restricted_claims,omitempty"`
+
+	// Encoding of the three parts: base64url (RFC 7515, default) or base64
+	// (standard alphabet, no padding, as WSO2 API Manager does).
+	Encoding string `json:"encoding,omitempty"`
+
+	// Cache keeps generated tokens per inbound token and API. On by default.
+	Cache *CacheConfig `json:"cache,omitempty"`
+
+	// OnError decides what a generation failure does: fail (default)
+	// answers 500 with code 900900; continue forwards the request without
+	// the header and logs a warning.
+	OnError string `json:"on_error,omitempty"`
+}
+
+// CacheConfig is the generated-token cache.
+type CacheConfig struct {
+	// Enabled turns the cache off when false. Default: true.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Expiry is the token lifetime, and so the cache lifetime, when the
+	// cache is on. Default: 15m.
+	Expiry caddy.Duration `json:"expiry,omitempty"`
+	// Capacity is the most tokens kept. Default: 10000.
+	Capacity int `json:"capacity,omitempty"`
+	// EvictionFactor is the share of tokens dropped, soonest-expiring
+	// first, when the cache is full. Default: 0.25.
+	EvictionFactor float64 `json:"eviction_factor,omitempty"`
+}
+
+// enabled reports whether the cache is on.
+func (c *CacheConfig) enabled() bool { return c == nil || c.Enabled == nil || *c.Enabled }
+
+// generation is the provisioned generate block.
+type generation struct {
+	gen          *jwtgen.Generator
+	cache        *jwtgen.TokenCache // nil when off
+	failOpen     bool               // on_error continue
+	jwks         []byte             // the public JWKS of the signing key
+	jwksMaxAge   string
+	minRemaining time.Duration // clock_skew: re-mint when less is left
+}
+
+// provisionGeneration builds the generator, its key and its cache.
+func (h *Handler) provisionGeneration(ctx caddy.Context, skew time.Duration) (*generation, error) {
+	gc := h.Generate
+	cfg := jwtgen.Config{
+		Issuer:           gc.Issuer,
+		Audience:         gc.Audience,
+		Dialect:          jwtgen.DefaultDialect,
+		Algorithm:        gc.Algorithm,
+		X5T:              gc.X5T,
+		X5C:              gc.X5C,
+		RestrictedClaims: gc.RestrictedClaims,
+		Encoding:         gc.Encoding,
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = jwtgen.DefaultIssuer
+	}
+	if cfg.Audience == nil {
+		cfg.Audience = []string{jwtgen.DefaultAudience}
+	}
+	if gc.Dialect != nil {
+		cfg.Dialect = *gc.Dialect
+	}
+	if cfg.Algorithm == "" {
+		cfg.Algorithm = jwtgen.RS256
+	}
+	alg, err := jwtgen.CanonicalAlgorithm(cfg.Algorithm)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	switch gc.OnError {
+	case "", "fail", "continue":
+	default:
+		return nil, fmt.Errorf("generate: on_error %q: want fail or continue", gc.OnError)
+	}
+	if cfg.Key, err = signingKey(ctx, alg, gc.SigningKey); err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	if gc.Certificate != "" {
+		if gc.SigningKey == "" {
+			return nil, errors.New("generate: certificate needs signing_key: a managed key has no certificate")
+		}
+		if cfg.Certificates, err = readCertificates(gc.Certificate); err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
+		}
+	}
+	g := &generation{failOpen: gc.OnError == "continue", minRemaining: skew}
+	cfg.Lifetime = time.Duration(gc.Expiry)
+	if gc.Cache.enabled() {
+		cc := gc.Cache
+		if cc == nil {
+			cc = &CacheConfig{}
+		}
+		capacity, factor := cc.Capacity, cc.EvictionFactor
+		if capacity == 0 {
+			capacity = defaultCacheCapacity
+		}
+		if factor == 0 {
+			factor = defaultEvictionFactor
+		}
+		if capacity < 0 || factor < 0 || factor > 1 {
+			return nil, fmt.Errorf("generate: cache capacity %d and eviction_factor %g: want a positive capacity and a factor from 0 to 1", capacity, factor)
+		}
+		cfg.Lifetime = time.Duration(cc.Expiry)
+		g.cache = jwtgen.NewTokenCache(capacity, factor)
+	}
+	if cfg.Lifetime == 0 {
+		cfg.Lifetime = defaultExpiry
+	}
+	if cfg.Lifetime < time.Second {
+		return nil, fmt.Errorf("generate: expiry %s: want at least 1s", cfg.Lifetime)
+	}
+	if g.gen, err = jwtgen.New(cfg); err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	if cfg.Key != nil {
+		if g.jwks, err = jwtgen.JWKS([]jwtgen.PublicKey{{Key: cfg.Key.Public(), KeyID: g.gen.KeyID(), Algorithm: alg}}); err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
+		}
+	} else {
+		g.jwks = []byte(`{"keys":[]}`)
+	}
+	g.jwksMaxAge = fmt.Sprintf("public, max-age=%d", int(jwksMaxAge.Seconds()))
+	return g, nil
+}
+
+// run starts the generation's background work, bound to ctx.
+func (g *generation) run(ctx context.Context) {
+	if g.cache != nil {
+		go g.cache.Run(ctx)
+	}
+}
+
+// signingKey reads the configured key, or loads (creating it first if
+// need be) the managed key of alg from Caddy's storage. none has no key.
+func signingKey(ctx caddy.Context, alg, file string) (crypto.Signer, error) {
+	if alg == jwtgen.None {
+		if file != "" {
+			return nil, errors.New("algorithm none takes no signing_key")
+		}
+		return nil, nil
+	}
+	if file == "" {
+		return managedKey(ctx, alg)
+	}
+	key, err := readSigningKey(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := jwtgen.CheckKey(alg, key); err != nil {
+		return nil, fmt.Errorf("signing_key %s: %w", file, err)
+	}
+	return key, nil
+}
+
+func readSigningKey(file string) (crypto.Signer, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading signing_key: %w", err)
+	}
+	key, err := jwtgen.ParsePrivateKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("signing_key %s: %w", file, err)
+	}
+	return key, nil
+}
+
+func readCertificates(file string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading certificate: %w", err)
+	}
+	certs, err := jwtgen.ParseCertificatesPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", file, err)
+	}
+	return certs, nil
+}
+
+// managedKeyName is where the managed key of alg is kept in Caddy's storage.
+func managedKeyName(alg string) string {
+	return path.Join("backend_jwt", "signing_keys", strings.ToLower(alg)+".pem")
+}
+
+// managedKey loads the managed key of alg from Caddy's storage, creating it
+// under the storage lock when it does not exist yet, so that every instance
+// sharing the storage ends up with the same key.
+func managedKey(ctx caddy.Context, alg string) (crypto.Signer, error) {
+	storage := ctx.Storage()
+	name := managedKeyName(alg)
+	load := func() (crypto.Signer, error) {
+		data, err := storage.Load(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		key, err := jwtgen.ParsePrivateKeyPEM(data)
+		if err != nil {
+			return nil, fmt.Errorf("managed key %s in storage: %w", name, err)
+		}
+		if err := jwtgen.CheckKey(alg, key); err != nil {
+			return nil, fmt.Errorf("managed key %s in storage: %w", name, err)
+		}
+		return key, nil
+	}
+	if key, err := load(); !errors.Is(err, fs.ErrNotExist) {
+		return key, err
+	}
+	lock := "backend_jwt_signing_key_" + strings.ToLower(alg)
+	if err := storage.Lock(ctx, lock); err != nil {
+		return nil, fmt.Errorf("locking storage for the managed key: %w", err)
+	}
+	defer func() { _ = storage.Unlock(ctx, lock) }()
+	// Another instance may have created it while we waited for the lock.
+	if key, err := load(); !errors.Is(err, fs.ErrNotExist) {
+		return key, err
+	}
+	key, err := jwtgen.GenerateKey(alg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the managed key: %w", err)
+	}
+	data, err := jwtgen.MarshalPrivateKeyPEM(key)
+	if err != nil {
+		return nil, fmt.Errorf("creating the managed key: %w", err)
+	}
+	if err := storage.Store(ctx, name, data); err != nil {
+		return nil, fmt.Errorf("storing the managed key: %w", err)
+	}
+	return key, nil
+}
