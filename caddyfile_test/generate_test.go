@@ -260,34 +260,22 @@ func TestCopiedClaimsCannotOverwrite(t *testing.T) {
 	}
 }
 
-func TestGenerationOnError(t *testing.T) {
+// TestExpiredWithinSkew: an access token that expired two seconds ago
+// passes validation (clock_skew 5s), but no backend JWT can be made that
+// does not outlive it, so it is answered as expired whatever on_error says.
+func TestExpiredWithinSkew(t *testing.T) {
 	k := testkit.Keys()
-	// An access token that expired two seconds ago passes validation
-	// (clock_skew 5s) but no backend JWT can be made that does not outlive it.
-	expiring := func() string {
-		return testkit.Sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(accessClaims(wso2Issuer), map[string]any{"exp": time.Now().Unix() - 2}))
+	for _, onError := range []string{"fail", "continue"} {
+		t.Run(onError, func(t *testing.T) {
+			s := newGenerateSite(t, "on_error "+onError)
+			token := testkit.Sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(accessClaims(wso2Issuer), map[string]any{"exp": time.Now().Unix() - 2}))
+			before := s.upstream.Count()
+			wantFault(t, s.g.get("/pizza", bearer(token)...), 401, 900903)
+			if s.upstream.Count() != before {
+				t.Fatal("the request reached the upstream")
+			}
+		})
 	}
-	t.Run("fail", func(t *testing.T) {
-		s := newGenerateSite(t, "on_error fail")
-		before := s.upstream.Count()
-		wantFault(t, s.g.get("/pizza", bearer(expiring())...), 500, 900900)
-		if s.upstream.Count() != before {
-			t.Fatal("the request reached the upstream")
-		}
-	})
-	t.Run("continue", func(t *testing.T) {
-		s := newGenerateSite(t, "on_error continue")
-		r := s.g.get("/pizza", append([]string{"X-JWT-Assertion", "forged"}, bearer(expiring())...)...)
-		if r.status != 200 {
-			t.Fatalf("status %d %s", r.status, r.body)
-		}
-		if v := s.upstream.Last().Header.Values("X-Jwt-Assertion"); len(v) != 0 {
-			t.Fatalf("the upstream received X-JWT-Assertion %q", v)
-		}
-		if !strings.Contains(s.g.logs(), "backend JWT not generated") {
-			t.Fatal("no warning logged")
-		}
-	})
 }
 
 // TestManagedKeySharedThroughStorage runs two Caddy instances, in two

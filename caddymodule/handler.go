@@ -20,7 +20,6 @@ import (
 var (
 	errNoToken        = errors.New("no Bearer token in the Authorization header")
 	errManyAuthHeader = errors.New("more than one Authorization header")
-	errManyCredential = errors.New("more than one credential in the Authorization header")
 )
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler: SPEC 5, step by step.
@@ -59,8 +58,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		ph.backendJWT = tok.BackendJWT
 	case h.generation != nil:
 		// 8. Generate, or take the token made for this inbound token and API.
-		ph.backendJWT, err = h.backendJWT(token, tok)
-		if err != nil {
+		ph.backendJWT, err = h.backendJWT(tok)
+		switch {
+		case errors.Is(err, jwtgen.ErrNotAfter):
+			// Accepted within clock_skew of its exp, the access token
+			// has no time left for a backend JWT to live in.
+			return h.refuse(w, r, faultExpired, err, tok)
+		case err != nil:
 			if !h.generation.failOpen {
 				return h.refuse(w, r, faultGeneration, err, tok)
 			}
@@ -70,12 +74,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	if ph.backendJWT != "" {
-		r.Header.Set(h.header, ph.backendJWT)
+		r.Header[h.header] = []string{ph.backendJWT}
 	}
 
 	// 9. Forward.
 	if h.StripAuthorization {
-		r.Header.Del("Authorization")
+		delete(r.Header, "Authorization")
 	}
 	return next.ServeHTTP(w, r)
 }
@@ -99,9 +103,8 @@ func bearerToken(hdr http.Header) (string, error) {
 	if token == "" {
 		return "", errNoToken
 	}
-	if strings.ContainsAny(token, " \t,") {
-		return "", errManyCredential
-	}
+	// A second credential ("Bearer a.b.c d.e.f") is left to the strict
+	// parser, which refuses any byte outside the base64url alphabet and '.'.
 	return token, nil
 }
 
@@ -183,7 +186,7 @@ func claimText(raw json.RawMessage) string {
 // backendJWT returns the backend JWT for the validated token: from the
 // cache when one made for the same inbound token and API has more than
 // clock_skew of its life left, else newly generated.
-func (h *Handler) backendJWT(inbound string, tok *validator.Token) (string, error) {
+func (h *Handler) backendJWT(tok *validator.Token) (string, error) {
 	g := h.generation
 	now := time.Now()
 	mint := func() (string, time.Time, error) {
@@ -199,7 +202,7 @@ func (h *Handler) backendJWT(inbound string, tok *validator.Token) (string, erro
 		jwt, _, err := mint()
 		return jwt, err
 	}
-	key := jwtgen.CacheKey(inbound, h.apiName, h.apiVersion)
+	key := jwtgen.CacheKeyDigest(tok.Digest, h.apiName, h.apiVersion)
 	jwt, _, err := g.cache.Get(key, now, g.minRemaining, mint)
 	return jwt, err
 }

@@ -162,10 +162,11 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // It does no blocking network I/O: JWKS are fetched in the background.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	h.header = http.CanonicalHeaderKey(h.Header)
-	if h.header == "" {
-		h.header = DefaultHeader
+	h.header = DefaultHeader
+	if h.Header != "" {
+		h.header = h.Header
 	}
+	h.header = http.CanonicalHeaderKey(h.header)
 	switch h.ErrorResponse {
 	case "", "wso2":
 	case "caddy":

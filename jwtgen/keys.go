@@ -8,14 +8,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1" //nolint:gosec // x5t is defined as a SHA-1 thumbprint
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 )
 
 // MinRSABits is the smallest RSA modulus accepted for RS256 and PS256.
@@ -268,59 +266,4 @@ func X5TWSO2Value(cert *x509.Certificate) string {
 func X5TRFC7515Value(cert *x509.Certificate) string {
 	sum := sha1.Sum(cert.Raw) //nolint:gosec // the header format demands SHA-1
 	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// Thumbprint returns the RFC 7638 JWK thumbprint of pub (SHA-256,
-// base64url without padding): the kid of the tokens and of the JWKS. pub is
-// an *rsa.PublicKey, *ecdsa.PublicKey (P-256, P-384, P-521) or
-// ed25519.PublicKey.
-func Thumbprint(pub crypto.PublicKey) (string, error) {
-	m, err := jwkMembers(pub)
-	if err != nil {
-		return "", err
-	}
-	// The required members in lexicographic order, no whitespace.
-	var b []byte
-	switch m.kty {
-	case "RSA":
-		b = fmt.Appendf(b, `{"e":%q,"kty":"RSA","n":%q}`, m.e, m.n)
-	case "EC":
-		b = fmt.Appendf(b, `{"crv":%q,"kty":"EC","x":%q,"y":%q}`, m.crv, m.x, m.y)
-	case "OKP":
-		b = fmt.Appendf(b, `{"crv":%q,"kty":"OKP","x":%q}`, m.crv, m.x)
-	}
-	sum := sha256.Sum256(b)
-	return base64.RawURLEncoding.EncodeToString(sum[:]), nil
-}
-
-// members are the public JWK members of a key, base64url encoded.
-type members struct{ kty, crv, n, e, x, y string }
-
-func jwkMembers(pub crypto.PublicKey) (members, error) {
-	b64 := base64.RawURLEncoding.EncodeToString
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return members{kty: "RSA", n: b64(k.N.Bytes()), e: b64(big.NewInt(int64(k.E)).Bytes())}, nil
-	case *ecdsa.PublicKey:
-		var crv string
-		switch k.Curve {
-		case elliptic.P256():
-			crv = "P-256"
-		case elliptic.P384():
-			crv = "P-384"
-		case elliptic.P521():
-			crv = "P-521"
-		default:
-			return members{}, fmt.Errorf("unsupported curve %s", k.Curve.Params().Name)
-		}
-		pt, err := k.Bytes() // 0x04 || X || Y, each the field size
-		if err != nil {
-			return members{}, fmt.Errorf("encode ECDSA public key: %w", err)
-		}
-		size := (len(pt) - 1) / 2
-		return members{kty: "EC", crv: crv, x: b64(pt[1 : 1+size]), y: b64(pt[1+size:])}, nil
-	case ed25519.PublicKey:
-		return members{kty: "OKP", crv: "Ed25519", x: b64(k)}, nil
-	}
-	return members{}, fmt.Errorf("unsupported public key type %T", pub)
 }

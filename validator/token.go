@@ -29,6 +29,9 @@ type Token struct {
 	// Subscription is the subscribedAPIs entry that matches the configured
 	// API, or nil when there is none or no API is configured.
 	Subscription *Subscription
+	// Digest is the SHA-256 of the whole token as received: the key of the
+	// validated-token cache, reusable for keys derived from the token.
+	Digest [32]byte
 	// BackendJWT is the value of a string backendJwt claim, and HasBackendJWT
 	// tells whether the token carries one.
 	BackendJWT    string

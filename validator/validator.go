@@ -205,9 +205,9 @@ func (v *Validator) Validate(token string) (*Token, error) {
 	if len(token) > v.maxTokenSize {
 		return nil, invalidf("token of %d bytes is larger than the %d allowed", len(token), v.maxTokenSize)
 	}
+	sum := sha256.Sum256([]byte(token))
 	var key string
 	if v.cache != nil {
-		sum := sha256.Sum256([]byte(token))
 		key = string(sum[:])
 		if t, _, ok := v.cache.Get(key); ok {
 			if now().After(t.Expires.Add(v.skew)) {
@@ -221,6 +221,7 @@ func (v *Validator) Validate(token string) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.Digest = sum
 	if v.cache != nil {
 		v.cache.Set(key, t, t.Expires.Add(v.skew))
 	}

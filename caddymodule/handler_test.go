@@ -1,0 +1,188 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/testkit"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
+)
+
+const testIssuer = "https://localhost:9443/oauth2/token"
+
+// writePEM writes a PEM block into dir and returns its path.
+func writePEM(t testing.TB, dir, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// provisioned returns a handler with a certificate issuer, the PizzaShack
+// API and generation with an RS256 key file, provisioned outside a Caddy
+// config and cleaned up with the test.
+func provisioned(t testing.TB, onError string) *Handler {
+	t.Helper()
+	k := testkit.Keys()
+	dir := t.TempDir()
+	der, err := x509.MarshalPKCS8PrivateKey(k.RSA2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{
+		Issuers: []*IssuerConfig{{Issuer: testIssuer, Certificates: []string{
+			writePEM(t, dir, "issuer.pem", testkit.PublicKeyPEM(t, k.RSA)),
+		}}},
+		API: &APIConfig{Name: "PizzaShackAPI", Version: "1.0.0", Context: "/pizzashack"},
+		Generate: &GenerateConfig{
+			SigningKey: writePEM(t, dir, "signing.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+			OnError:    onError,
+		},
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := h.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	h.logger = zap.NewNop()
+	return h
+}
+
+// accessToken is a valid RS256 access token of the test issuer.
+func accessToken(t testing.TB) string {
+	n := time.Now().Unix()
+	return testkit.Sign(t, "RS256", testkit.Keys().RSA, map[string]any{"alg": "RS256", "typ": "JWT"}, map[string]any{
+		"iss": testIssuer, "sub": "admin@carbon.super", "jti": "j1", "iat": n, "exp": n + 3600,
+		"application":    map[string]any{"id": 1, "name": "DefaultApplication", "owner": "admin", "tier": "Unlimited"},
+		"subscribedAPIs": []any{map[string]any{"name": "PizzaShackAPI", "version": "1.0.0", "subscriptionTier": "Gold", "subscriberTenantDomain": "carbon.super"}},
+	})
+}
+
+// request returns a request carrying token, with Caddy's replacer in its
+// context as the server puts it there.
+func request(token string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "http://gw.example/pizzashack/menu", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+}
+
+// failingSigner has a real public key but cannot sign (an HSM that is down).
+type failingSigner struct{ crypto.Signer }
+
+func (failingSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("signing device unavailable")
+}
+
+func TestGenerationOnError(t *testing.T) {
+	tests := []struct {
+		onError    string
+		wantStatus int  // of the answer; 0 when the request goes on
+		wantNext   bool // the next handler ran, without the header
+	}{
+		{"fail", 500, false},
+		{"", 500, false},
+		{"continue", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run("on_error "+tc.onError, func(t *testing.T) {
+			h := provisioned(t, tc.onError)
+			gen, err := jwtgen.New(jwtgen.Config{Algorithm: jwtgen.RS256, Key: failingSigner{testkit.Keys().RSA2}, Audience: []string{"gw"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.generation.gen = gen
+			core, logs := observer.New(zapcore.WarnLevel)
+			h.logger = zap.New(core)
+
+			r := request(accessToken(t))
+			r.Header.Set("X-JWT-Assertion", "forged")
+			w := httptest.NewRecorder()
+			nextRan := false
+			err = h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				nextRan = true
+				if v := r.Header.Values("X-Jwt-Assertion"); len(v) != 0 {
+					t.Errorf("next handler got X-JWT-Assertion %q", v)
+				}
+				return nil
+			}))
+			if err != nil || nextRan != tc.wantNext {
+				t.Fatalf("err %v, next ran %v", err, nextRan)
+			}
+			if tc.wantStatus != 0 {
+				if w.Code != tc.wantStatus || !strings.Contains(w.Body.String(), `"code":900900`) {
+					t.Fatalf("answer %d %s", w.Code, w.Body)
+				}
+				return
+			}
+			if logs.FilterMessageSnippet("backend JWT not generated").Len() != 1 {
+				t.Fatalf("warnings: %v", logs.All())
+			}
+		})
+	}
+}
+
+// discard is a ResponseWriter that keeps nothing, for benchmarks.
+type discard struct{ h http.Header }
+
+func (d discard) Header() http.Header               { return d.h }
+func (discard) Write(b []byte) (int, error)         { return len(b), nil }
+func (discard) WriteHeader(statusCode int)          {}
+func noop(http.ResponseWriter, *http.Request) error { return nil }
+
+// BenchmarkServeHTTPHotPath is the common path: the validated-token and the
+// generated-token caches both hit. Each iteration also pays what Caddy's
+// server does per request before any handler (a replacer in the request's
+// context); BenchmarkRequestSetup measures that alone, for subtraction.
+func BenchmarkServeHTTPHotPath(b *testing.B) {
+	h := provisioned(b, "")
+	token := accessToken(b)
+	base := request(token)
+	w := discard{h: http.Header{}}
+	next := caddyhttp.HandlerFunc(noop)
+	if err := h.ServeHTTP(w, base, next); err != nil || base.Header.Get("X-JWT-Assertion") == "" {
+		b.Fatalf("warm-up: %v", err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := base.WithContext(context.WithValue(base.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRequestSetup is the per-request work of BenchmarkServeHTTPHotPath
+// that is not the handler's.
+func BenchmarkRequestSetup(b *testing.B) {
+	base := request("x")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		r := base.WithContext(context.WithValue(base.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		if r == nil {
+			b.Fatal("no request")
+		}
+	}
+}
