@@ -2,6 +2,9 @@ package caddyfile_test
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/x509"
 	"encoding/base64"
@@ -335,4 +338,59 @@ func TestManagedKeySharedThroughStorage(t *testing.T) {
 	if !strings.HasPrefix(tokens[first], "eyJ") || tokens[first] == tokens[second] {
 		t.Fatal("expected two distinct ES256 tokens")
 	}
+}
+
+// TestJWKSKeepsReplacedKeys reloads the config with another signing_key:
+// the JWKS then publishes both keys, so tokens signed before the reload
+// still verify until they expire.
+func TestJWKSKeepsReplacedKeys(t *testing.T) {
+	k := testkit.Keys()
+	jwks := testkit.NewJWKSServer(t, testkit.JWK{KID: "rsa", Key: k.RSA})
+	upstream := testkit.NewUpstream(t)
+	g := newGateway(t)
+	site := func(key crypto.Signer) string {
+		return fmt.Sprintf(`
+	backend_jwt {
+		issuer %s {
+			jwks_url %s
+		}
+		generate {
+			algorithm ES256
+			signing_key %s
+		}
+		jwks_path /jwks
+	}
+	reverse_proxy %s`, wso2Issuer, jwks.URL, keyFile(t, key), upstream.Listener.Addr())
+	}
+	oldKey, newKey := k.P256, mustP256(t)
+	g.start(site(oldKey))
+	token := testkit.Sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), accessClaims(wso2Issuer))
+	testkit.WaitFor(t, "the issuer's JWKS", func() bool { return g.get("/", bearer(token)...).status == 200 })
+	before := upstream.Last().Header.Get("X-Jwt-Assertion")
+
+	if err := g.load("text/caddyfile", []byte(g.caddyfile(site(newKey)))); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the new config", func() bool {
+		return g.get("/", bearer(token)...).status == 200 && upstream.Last().Header.Get("X-Jwt-Assertion") != before
+	})
+	after := upstream.Last().Header.Get("X-Jwt-Assertion")
+	set, err := jwk.Parse([]byte(g.get("/jwks").body))
+	if err != nil || set.Len() != 2 {
+		t.Fatalf("JWKS after the reload: %v, %d keys, want 2", err, set.Len())
+	}
+	for name, tok := range map[string]string{"before the reload": before, "after the reload": after} {
+		if _, err := jws.Verify([]byte(tok), jws.WithKeySet(set, jws.WithRequireKid(true))); err != nil {
+			t.Errorf("the token from %s does not verify with the JWKS: %v", name, err)
+		}
+	}
+}
+
+func mustP256(t *testing.T) crypto.Signer {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

@@ -107,9 +107,13 @@ type generation struct {
 	gen          *jwtgen.Generator
 	cache        *jwtgen.TokenCache // nil when off
 	failOpen     bool               // on_error continue
-	jwks         []byte             // the public JWKS of the signing key
+	jwks         []byte             // the public JWKS of the signing key alone
 	jwksMaxAge   string
 	minRemaining time.Duration // clock_skew: re-mint when less is left
+
+	publicKey jwtgen.PublicKey // the signing key's public half; Key nil for none
+	scope     string           // of retired keys: jwks_path and issuer
+	lifetime  time.Duration    // the longest a token lives
 }
 
 // provisionGeneration builds the generator, its key and its cache.
@@ -186,15 +190,40 @@ func (h *Handler) provisionGeneration(ctx caddy.Context, skew time.Duration) (*g
 	if g.gen, err = jwtgen.New(cfg); err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
+	g.lifetime = g.gen.Lifetime()
+	g.scope = h.JWKSPath + "\x00" + cfg.Issuer
+	var current []jwtgen.PublicKey
 	if cfg.Key != nil {
-		if g.jwks, err = jwtgen.JWKS([]jwtgen.PublicKey{{Key: cfg.Key.Public(), KeyID: g.gen.KeyID(), Algorithm: alg}}); err != nil {
-			return nil, fmt.Errorf("generate: %w", err)
-		}
-	} else {
-		g.jwks = []byte(`{"keys":[]}`)
+		g.publicKey = jwtgen.PublicKey{Key: cfg.Key.Public(), KeyID: g.gen.KeyID(), Algorithm: alg}
+		current = append(current, g.publicKey)
+	}
+	if g.jwks, err = jwtgen.JWKS(current); err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
 	}
 	g.jwksMaxAge = fmt.Sprintf("public, max-age=%d", int(jwksMaxAge.Seconds()))
 	return g, nil
+}
+
+// jwksBody is the JWKS at jwks_path: the signing key's public half, and
+// the keys of replaced configs whose tokens may still be valid.
+func (g *generation) jwksBody() ([]byte, error) {
+	retired := stillPublished(g.scope, g.publicKey.KeyID)
+	if len(retired) == 0 {
+		return g.jwks, nil
+	}
+	keys := retired
+	if g.publicKey.Key != nil {
+		keys = append([]jwtgen.PublicKey{g.publicKey}, retired...)
+	}
+	return jwtgen.JWKS(keys)
+}
+
+// retire keeps the signing key published after this config is unloaded,
+// until every token it may have signed has expired.
+func (g *generation) retire() {
+	if g.publicKey.Key != nil {
+		retire(g.scope, g.publicKey, g.lifetime+g.minRemaining)
+	}
 }
 
 // run starts the generation's background work, bound to ctx.

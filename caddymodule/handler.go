@@ -221,6 +221,10 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", "GET, HEAD")
 		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("the JWKS is read with GET"))
 	}
+	body, err := h.generation.jwksBody()
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", h.generation.jwksMaxAge)
@@ -228,6 +232,6 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	_, err := w.Write(h.generation.jwks)
+	_, err = w.Write(body)
 	return err
 }

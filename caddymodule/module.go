@@ -307,6 +307,9 @@ func (h *Handler) Cleanup() error {
 	if h.cancel != nil {
 		h.cancel()
 	}
+	if h.generation != nil {
+		h.generation.retire()
+	}
 	return nil
 }
 
