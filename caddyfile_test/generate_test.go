@@ -342,7 +342,8 @@ func TestManagedKeySharedThroughStorage(t *testing.T) {
 
 // TestJWKSKeepsReplacedKeys reloads the config with another signing_key:
 // the JWKS then publishes both keys, so tokens signed before the reload
-// still verify until they expire.
+// still verify until they expire. (Its jwks_path is its own: retired keys
+// are kept per process, per jwks_path and issuer.)
 func TestJWKSKeepsReplacedKeys(t *testing.T) {
 	k := testkit.Keys()
 	jwks := testkit.NewJWKSServer(t, testkit.JWK{KID: "rsa", Key: k.RSA})
@@ -358,7 +359,7 @@ func TestJWKSKeepsReplacedKeys(t *testing.T) {
 			algorithm ES256
 			signing_key %s
 		}
-		jwks_path /jwks
+		jwks_path /replaced-jwks
 	}
 	reverse_proxy %s`, wso2Issuer, jwks.URL, keyFile(t, key), upstream.Listener.Addr())
 	}
@@ -375,7 +376,7 @@ func TestJWKSKeepsReplacedKeys(t *testing.T) {
 		return g.get("/", bearer(token)...).status == 200 && upstream.Last().Header.Get("X-Jwt-Assertion") != before
 	})
 	after := upstream.Last().Header.Get("X-Jwt-Assertion")
-	set, err := jwk.Parse([]byte(g.get("/jwks").body))
+	set, err := jwk.Parse([]byte(g.get("/replaced-jwks").body))
 	if err != nil || set.Len() != 2 {
 		t.Fatalf("JWKS after the reload: %v, %d keys, want 2", err, set.Len())
 	}
