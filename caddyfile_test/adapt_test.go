@@ -83,6 +83,13 @@ func TestBrokenConfigs(t *testing.T) {
 		{"negative cache", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nvalidation_cache -1", 6, `validation_cache "-1"`},
 		{"api without version", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi Pizza", 6, "api: want <name> <version> [<context>], got 1 arguments"},
 		{"flag with an argument", "issuer x {\n\tjwks_url http://127.0.0.1/j\n\tvalidate_subscription yes\n}", 5, "wrong argument count"},
+		{"remote_claims without claims", "issuer x {\n\tjwks_url http://127.0.0.1/j\n\tremote_claims\n}\ngenerate", 2, `issuer "x" has remote_claims but there is no claims retriever`},
+		{"claims without generate", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nclaims wso2 {\n\tserver_url http://127.0.0.1:1\n}", 2, "claims needs a generate block"},
+		{"unknown retriever", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nclaims ldap", 6, "getting module named 'http.backend_jwt.retrievers.ldap'"},
+		{"claims wso2 without server_url", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate\nclaims wso2 {\n\tusername admin\n}", 9, "claims wso2 needs server_url"},
+		{"unknown claims option", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate\nclaims wso2 {\n\tserver_url http://127.0.0.1:1\n\tretries 3\n}", 9, `unknown claims wso2 sub-directive "retries"`},
+		{"bad claims on_error", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate\nclaims wso2 {\n\tserver_url http://127.0.0.1:1\n\ton_error retry\n}", 9, `on_error "retry": want continue or fail`},
+		{"unreadable ca_cert", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate\nclaims wso2 {\n\tserver_url http://127.0.0.1:1\n\tca_cert testdata/missing.pem\n}", 9, "reading ca_cert"},
 		{"bad error_response", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nerror_response html", 6, `error_response "html": want wso2 or caddy`},
 	}
 	for _, tc := range tests {
@@ -123,6 +130,8 @@ func TestBrokenGenerateConfigs(t *testing.T) {
 		{"certificate as signing_key", "signing_key testdata/issuer.pem", 7, "signing_key testdata/issuer.pem"},
 		{"unknown algorithm", "algorithm HS256", 7, `algorithm: unknown algorithm "HS256"`},
 		{"unknown sub-directive", "lifetime 5m", 7, `unknown generate sub-directive "lifetime"`},
+		{"unknown generator", "generator fancy", 7, "getting module named 'http.backend_jwt.generators.fancy'"},
+		{"generator wso2 with options", "generator wso2 {\n\tx 1\n}", 8, "generator wso2 takes no options"},
 		{"bad x5t", "x5t sha1", 7, `x5t "sha1": want wso2, rfc7515 or off`},
 		{"bad encoding", "encoding hex", 7, `encoding "hex": want base64url or base64`},
 		{"bad on_error", "on_error retry", 7, `on_error "retry": want fail or continue`},

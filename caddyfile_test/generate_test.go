@@ -50,7 +50,7 @@ func newGenerateSite(t *testing.T, generateExtra string) *generateSite {
 	block, _ := pem.Decode(certPEM)
 	s.certDER = block.Bytes
 	key, cert := keyFile(t, k.RSA2), writeFile(t, "signing.crt", certPEM)
-	s.g.start(fmt.Sprintf(`
+	s.g.Start(fmt.Sprintf(`
 	handle /other/* {
 		backend_jwt {
 			issuer %[1]s {
@@ -90,9 +90,9 @@ func newGenerateSite(t *testing.T, generateExtra string) *generateSite {
 // upstream received.
 func (s *generateSite) backendJWT(t *testing.T, path, token string) string {
 	t.Helper()
-	r := s.g.get(path, bearer(token)...)
-	if r.status != 200 {
-		t.Fatalf("status %d %s", r.status, r.body)
+	r := s.g.Get(path, bearer(token)...)
+	if r.Status != 200 {
+		t.Fatalf("status %d %s", r.Status, r.Body)
 	}
 	values := s.upstream.Last().Header.Values("X-Jwt-Assertion")
 	if len(values) != 1 {
@@ -163,7 +163,7 @@ func TestWorkedExample(t *testing.T) {
 
 	// With the README's log filter, not even Caddy's debug log holds the token.
 	for _, secret := range []string{token, backend} {
-		if strings.Contains(s.g.logs(), secret) {
+		if strings.Contains(s.g.Logs(), secret) {
 			t.Error("Caddy's log holds a whole token")
 		}
 	}
@@ -174,16 +174,16 @@ func TestWorkedExample(t *testing.T) {
 	}
 
 	// The JWKS at jwks_path verifies it too, with the same kid; no token needed.
-	r := s.g.get("/.well-known/backend-jwks.json")
-	if r.status != 200 || r.header.Get("Content-Type") != "application/json" || !strings.Contains(r.header.Get("Cache-Control"), "max-age=") {
-		t.Fatalf("JWKS answer %d %v", r.status, r.header)
+	r := s.g.Get("/.well-known/backend-jwks.json")
+	if r.Status != 200 || r.Header.Get("Content-Type") != "application/json" || !strings.Contains(r.Header.Get("Cache-Control"), "max-age=") {
+		t.Fatalf("JWKS answer %d %v", r.Status, r.Header)
 	}
-	set, err := jwk.Parse([]byte(r.body))
+	set, err := jwk.Parse([]byte(r.Body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if key, ok := set.LookupKeyID(wantHeader["kid"].(string)); !ok || set.Len() != 1 {
-		t.Fatalf("JWKS %s lacks kid %v", r.body, wantHeader["kid"])
+		t.Fatalf("JWKS %s lacks kid %v", r.Body, wantHeader["kid"])
 	} else if _, err := jws.Verify([]byte(backend), jws.WithKey(key.Algorithm(), key)); err != nil {
 		t.Fatalf("the JWKS does not verify the backend JWT: %v", err)
 	}
@@ -273,7 +273,7 @@ func TestExpiredWithinSkew(t *testing.T) {
 			s := newGenerateSite(t, "on_error "+onError)
 			token := testkit.Sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), with(accessClaims(wso2Issuer), map[string]any{"exp": time.Now().Unix() - 2}))
 			before := s.upstream.Count()
-			wantFault(t, s.g.get("/pizza", bearer(token)...), 401, 900903)
+			wantFault(t, s.g.Get("/pizza", bearer(token)...), 401, 900903)
 			if s.upstream.Count() != before {
 				t.Fatal("the request reached the upstream")
 			}
@@ -302,11 +302,11 @@ func TestManagedKeySharedThroughStorage(t *testing.T) {
 	reverse_proxy %s`, wso2Issuer, jwks.URL, upstream.Listener.Addr())
 
 	first, second := newGateway(t), newGateway(t)
-	second.storage = first.storage
-	second.startChild(site)
-	first.start(site)
+	second.Storage = first.Storage
+	second.StartChild(site)
+	first.Start(site)
 	testkit.WaitFor(t, "the second instance", func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/jwks", second.port))
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/jwks", second.Port))
 		if err == nil {
 			resp.Body.Close()
 		}
@@ -317,12 +317,12 @@ func TestManagedKeySharedThroughStorage(t *testing.T) {
 	sets := map[*gateway]jwk.Set{}
 	tokens := map[*gateway]string{}
 	for _, g := range []*gateway{first, second} {
-		set, err := jwk.Parse([]byte(g.get("/jwks").body))
+		set, err := jwk.Parse([]byte(g.Get("/jwks").Body))
 		if err != nil || set.Len() != 1 {
 			t.Fatalf("JWKS: %v (%d keys)", err, set.Len())
 		}
 		sets[g] = set
-		testkit.WaitFor(t, "JWKS of the issuer", func() bool { return g.get("/", bearer(token)...).status == 200 })
+		testkit.WaitFor(t, "JWKS of the issuer", func() bool { return g.Get("/", bearer(token)...).Status == 200 })
 		tokens[g] = upstream.Last().Header.Get("X-Jwt-Assertion")
 	}
 	k1, _ := sets[first].Key(0)
@@ -364,19 +364,19 @@ func TestJWKSKeepsReplacedKeys(t *testing.T) {
 	reverse_proxy %s`, wso2Issuer, jwks.URL, keyFile(t, key), upstream.Listener.Addr())
 	}
 	oldKey, newKey := k.P256, mustP256(t)
-	g.start(site(oldKey))
+	g.Start(site(oldKey))
 	token := testkit.Sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), accessClaims(wso2Issuer))
-	testkit.WaitFor(t, "the issuer's JWKS", func() bool { return g.get("/", bearer(token)...).status == 200 })
+	testkit.WaitFor(t, "the issuer's JWKS", func() bool { return g.Get("/", bearer(token)...).Status == 200 })
 	before := upstream.Last().Header.Get("X-Jwt-Assertion")
 
-	if err := g.load("text/caddyfile", []byte(g.caddyfile(site(newKey)))); err != nil {
+	if err := g.Load("text/caddyfile", []byte(g.Caddyfile(site(newKey)))); err != nil {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, "the new config", func() bool {
-		return g.get("/", bearer(token)...).status == 200 && upstream.Last().Header.Get("X-Jwt-Assertion") != before
+		return g.Get("/", bearer(token)...).Status == 200 && upstream.Last().Header.Get("X-Jwt-Assertion") != before
 	})
 	after := upstream.Last().Header.Get("X-Jwt-Assertion")
-	set, err := jwk.Parse([]byte(g.get("/replaced-jwks").body))
+	set, err := jwk.Parse([]byte(g.Get("/replaced-jwks").Body))
 	if err != nil || set.Len() != 2 {
 		t.Fatalf("JWKS after the reload: %v, %d keys, want 2", err, set.Len())
 	}

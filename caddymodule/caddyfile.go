@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"crypto"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -61,6 +63,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //				eviction_factor <share>
 //			}
 //			on_error fail|continue
+//			generator <module> [{ ... }]   # the built-in one: wso2
+//		}
+//		claims <retriever module> {     # the built-in one: wso2
+//			...                          # the module's options
 //		}
 //		jwks_path <path>
 //		error_response wso2|caddy
@@ -118,6 +124,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = flag(d, &h.StripAuthorization)
 		case "generate":
 			err = h.unmarshalGenerate(d)
+		case "claims":
+			if h.ClaimsRaw != nil {
+				return d.Err("claims is configured twice")
+			}
+			var mod caddyfile.Unmarshaler
+			if mod, h.ClaimsRaw, err = unmarshalGuest(d, RetrieversNamespace, "retriever"); err == nil {
+				if _, ok := mod.(ClaimsRetriever); !ok {
+					return d.Errf("module %T is not a claims retriever", mod)
+				}
+			}
 		case "jwks_path":
 			if h.JWKSPath, err = singleArg(d); err == nil && !strings.HasPrefix(h.JWKSPath, "/") {
 				return d.Errf("jwks_path %q: want a path starting with /", h.JWKSPath)
@@ -138,6 +154,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if h.JWKSPath != "" && h.Generate == nil {
 		return fmt.Errorf("jwks_path needs a generate block, at %s:%d", file, line)
+	}
+	if h.ClaimsRaw != nil && h.Generate == nil {
+		return fmt.Errorf("claims needs a generate block: retrieved claims go into the generated backend JWT, at %s:%d", file, line)
+	}
+	for _, ic := range h.Issuers {
+		if ic.RemoteClaims && h.ClaimsRaw == nil {
+			return fmt.Errorf("issuer %q has remote_claims but there is no claims retriever (claims wso2 { ... }), at %s:%d", ic.Issuer, file, line)
+		}
 	}
 	return nil
 }
@@ -210,6 +234,16 @@ func (h *Handler) unmarshalGenerate(d *caddyfile.Dispenser) error {
 		case "on_error":
 			if gc.OnError, err = singleArg(d); err == nil && gc.OnError != "fail" && gc.OnError != "continue" {
 				return d.Errf("on_error %q: want fail or continue", gc.OnError)
+			}
+		case "generator":
+			if gc.GeneratorRaw != nil {
+				return d.Err("generator is configured twice")
+			}
+			var mod caddyfile.Unmarshaler
+			if mod, gc.GeneratorRaw, err = unmarshalGuest(d, GeneratorsNamespace, "generator"); err == nil {
+				if _, ok := mod.(jwtgen.ClaimsGenerator); !ok {
+					return d.Errf("module %T is not a claims generator", mod)
+				}
 			}
 		default:
 			return d.Errf("unknown generate sub-directive %q", d.Val())
@@ -377,6 +411,21 @@ func (h *Handler) unmarshalIssuer(d *caddyfile.Dispenser) error {
 	}
 	h.Issuers = append(h.Issuers, ic)
 	return nil
+}
+
+// unmarshalGuest reads "<directive> <module> [{ ... }]": the module of
+// namespace named by the argument parses its own arguments and block. It
+// returns the module and its JSON module object with the inline key.
+func unmarshalGuest(d *caddyfile.Dispenser, namespace, inlineKey string) (caddyfile.Unmarshaler, json.RawMessage, error) {
+	if !d.NextArg() {
+		return nil, nil, d.ArgErr()
+	}
+	name := d.Val()
+	unm, err := caddyfile.UnmarshalModule(d, namespace+"."+name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return unm, caddyconfig.JSONModuleObject(unm, inlineKey, name, nil), nil
 }
 
 // singleArg returns the one argument of the current line.

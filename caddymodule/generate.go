@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -79,6 +80,11 @@ type GenerateConfig struct {
 	// Cache keeps generated tokens per inbound token and API. On by default.
 	Cache *CacheConfig `json:"cache,omitempty"`
 
+	// GeneratorRaw is the claims generator module (namespace
+	// http.backend_jwt.generators, inline key generator; WSO2
+	// generatorImpl). Default: the built-in wso2 generator.
+	GeneratorRaw json.RawMessage `json:"generator,omitempty" caddy:"namespace=http.backend_jwt.generators inline_key=generator"`
+
 	// OnError decides what a generation failure does: fail (default)
 	// answers 500 with code 900900; continue forwards the request without
 	// the header and logs a warning.
@@ -149,6 +155,16 @@ func (h *Handler) provisionGeneration(ctx caddy.Context, skew time.Duration) (*g
 	case "", "fail", "continue":
 	default:
 		return nil, fmt.Errorf("generate: on_error %q: want fail or continue", gc.OnError)
+	}
+	if gc.GeneratorRaw != nil {
+		mod, err := ctx.LoadModule(gc, "GeneratorRaw")
+		if err != nil {
+			return nil, fmt.Errorf("generate: loading the claims generator: %w", err)
+		}
+		var ok bool
+		if cfg.Claims, ok = mod.(jwtgen.ClaimsGenerator); !ok {
+			return nil, fmt.Errorf("generate: module %T is not a jwtgen.ClaimsGenerator", mod)
+		}
 	}
 	if cfg.Key, err = signingKey(ctx, alg, gc.SigningKey); err != nil {
 		return nil, fmt.Errorf("generate: %w", err)

@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/retriever"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
 )
 
@@ -64,6 +67,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			// Accepted within clock_skew of its exp, the access token
 			// has no time left for a backend JWT to live in.
 			return h.refuse(w, r, faultExpired, err, tok)
+		case errors.Is(err, errClaimsUnavailable):
+			// on_error fail of the claims retriever: not the caller's fault.
+			return h.refuse(w, r, faultUnavailable, err, tok)
 		case err != nil:
 			if !h.generation.failOpen {
 				return h.refuse(w, r, faultGeneration, err, tok)
@@ -183,20 +189,46 @@ func claimText(raw json.RawMessage) string {
 	return string(raw)
 }
 
+// claimsRetrieval is the provisioned claims retriever.
+type claimsRetrieval struct {
+	cache      *retriever.Cached
+	failClosed bool // on_error fail
+}
+
+// maxClaimsWait is the longest a request waits for claims, whatever the
+// retriever module.
+const maxClaimsWait = 30 * time.Second
+
+// errClaimsUnavailable is behind the 503 of a failed retrieval with
+// on_error fail.
+var errClaimsUnavailable = errors.New("claims retrieval failed")
+
 // backendJWT returns the backend JWT for the validated token: from the
 // cache when one made for the same inbound token and API has more than
-// clock_skew of its life left, else newly generated.
+// clock_skew of its life left, else newly generated, with the user's
+// retrieved claims when the issuer has remote_claims.
 func (h *Handler) backendJWT(tok *validator.Token) (string, error) {
 	g := h.generation
 	now := time.Now()
+	degraded := false // made without the claims a failed retrieval would have added
 	mint := func() (string, time.Time, error) {
-		return g.gen.Generate(&jwtgen.Input{
+		in := &jwtgen.Input{
 			Claims:       tok.Claims,
 			API:          h.jwtAPI,
 			Subscription: subscriptionOf(tok),
 			Now:          now,
 			NotAfter:     tok.Expires,
-		})
+		}
+		if h.claims != nil && tok.Issuer.RemoteClaims {
+			var err error
+			if in.Retrieved, err = h.retrieveClaims(tok); err != nil {
+				if h.claims.failClosed {
+					return "", time.Time{}, err
+				}
+				degraded = true
+			}
+		}
+		return g.gen.Generate(in)
 	}
 	if g.cache == nil {
 		jwt, _, err := mint()
@@ -204,7 +236,38 @@ func (h *Handler) backendJWT(tok *validator.Token) (string, error) {
 	}
 	key := jwtgen.CacheKeyDigest(tok.Digest, h.apiName, h.apiVersion)
 	jwt, _, err := g.cache.Get(key, now, g.minRemaining, mint)
+	if degraded {
+		// Serve it this once, but let the next request try the retrieval again.
+		g.cache.Delete(key)
+	}
 	return jwt, err
+}
+
+// retrieveClaims asks the claims retriever (through its cache) for the
+// user's claims. A failure is logged as a warning and returned wrapping
+// errClaimsUnavailable.
+func (h *Handler) retrieveClaims(tok *validator.Token) (map[string]any, error) {
+	req := &retriever.Request{
+		Claims:   tok.Claims,
+		Issuer:   tok.Issuer.Issuer,
+		Subject:  tok.Subject,
+		Username: retriever.Username(tok.Subject),
+	}
+	// The call is shared by every request waiting on this user (single
+	// flight), so it runs on the config's context rather than one caller's
+	// request, bounded by the retriever's own timeout; maxClaimsWait also
+	// bounds the wait for a retriever module that has none.
+	ctx, cancel := context.WithTimeout(h.ctx, maxClaimsWait)
+	defer cancel()
+	claims, _, err := h.claims.cache.Retrieve(ctx, req)
+	if err == nil {
+		return claims, nil
+	}
+	if c := h.logger.Check(zapcore.WarnLevel, "claims retrieval failed"); c != nil {
+		c.Write(zap.String("issuer", req.Issuer), zap.String("sub", tok.Subject), zap.String("jti", tok.JTI),
+			zap.Bool("fail", h.claims.failClosed), zap.Error(err))
+	}
+	return nil, fmt.Errorf("%w: %w", errClaimsUnavailable, err)
 }
 
 // subscriptionOf returns the tier claims' source, or nil.

@@ -8,6 +8,7 @@ package caddymodule
 import (
 	"context"
 	"crypto"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/retriever"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
 )
 
@@ -91,20 +93,28 @@ type Handler struct {
 	// of the access token is passed on.
 	Generate *GenerateConfig `json:"generate,omitempty"`
 
+	// ClaimsRaw is the claims retriever module (namespace
+	// http.backend_jwt.retrievers, inline key retriever), asked for more
+	// user claims for tokens of issuers with remote_claims (WSO2
+	// [jwtGeneratorConfig.claimRetrieval]). The built-in one is wso2.
+	ClaimsRaw json.RawMessage `json:"claims,omitempty" caddy:"namespace=http.backend_jwt.retrievers inline_key=retriever"`
+
 	// JWKSPath, when set, serves the public keys of the backend JWT's
 	// signing key as a JWKS at this request path (no token needed), so
 	// backends can verify the tokens. Needs generate.
 	JWKSPath string `json:"jwks_path,omitempty"`
 
 	validator  *validator.Validator
-	generation *generation // nil without generate
-	jwtAPI     *jwtgen.API // the api claims; nil without api
+	generation *generation      // nil without generate
+	claims     *claimsRetrieval // nil without claims
+	jwtAPI     *jwtgen.API      // the api claims; nil without api
 	apiName    string
 	apiVersion string
 	header     string // canonical form of Header
 	caddyError bool
 	retryAfter string // seconds, for 503 answers
 	logger     *zap.Logger
+	ctx        context.Context // the config's lifetime; background calls use it
 	cancel     context.CancelFunc
 }
 
@@ -191,16 +201,64 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
+	if h.claims, err = h.provisionClaims(ctx); err != nil {
+		return err
+	}
 	vctx, cancel := context.WithCancel(ctx)
 	h.cancel = cancel
 	if h.validator, err = validator.New(vctx, cfg); err != nil {
 		cancel()
 		return err
 	}
+	h.ctx = vctx
 	if h.generation != nil {
 		h.generation.run(vctx)
 	}
+	if h.claims != nil {
+		go h.claims.cache.Run(vctx)
+	}
 	return nil
+}
+
+// provisionClaims loads the claims retriever module, if any, and checks
+// that remote_claims and claims go together.
+func (h *Handler) provisionClaims(ctx caddy.Context) (*claimsRetrieval, error) {
+	wanted := false
+	for _, ic := range h.Issuers {
+		wanted = wanted || ic.RemoteClaims
+	}
+	if h.ClaimsRaw == nil {
+		if wanted {
+			return nil, fmt.Errorf("remote_claims needs a claims retriever (claims wso2 { ... })")
+		}
+		return nil, nil
+	}
+	if h.Generate == nil {
+		return nil, fmt.Errorf("claims needs a generate block: retrieved claims go into the generated backend JWT")
+	}
+	mod, err := ctx.LoadModule(h, "ClaimsRaw")
+	if err != nil {
+		return nil, fmt.Errorf("loading the claims retriever: %w", err)
+	}
+	cr, ok := mod.(ClaimsRetriever)
+	if !ok {
+		return nil, fmt.Errorf("module %T is not a caddymodule.ClaimsRetriever", mod)
+	}
+	opts := cr.Options()
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	expiry, capacity := time.Duration(opts.CacheExpiry), opts.CacheCapacity
+	if expiry == 0 {
+		expiry = defaultClaimsCacheExpiry
+	}
+	if capacity == 0 {
+		capacity = defaultClaimsCacheCapacity
+	}
+	return &claimsRetrieval{
+		cache:      retriever.NewCached(cr, expiry, capacity),
+		failClosed: opts.OnError == "fail",
+	}, nil
 }
 
 // Validate checks what Provision does not need to read: the header name.

@@ -139,6 +139,12 @@ func New(ctx context.Context, cfg Config) (*Validator, error) {
 	for _, s := range sources {
 		go s.run(ctx)
 	}
+	if len(sources) > 0 {
+		go func() {
+			<-ctx.Done()
+			cfg.HTTPClient.CloseIdleConnections()
+		}()
+	}
 	return v, nil
 }
 
@@ -156,7 +162,12 @@ func withDefaults(cfg Config) Config {
 		cfg.MaxTokenSize = DefaultMaxTokenSize
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: DefaultFetchTimeout}
+		// Its own transport, so its idle connections can be closed when
+		// the Validator's context ends without touching anyone else's.
+		cfg.HTTPClient = &http.Client{
+			Timeout:   DefaultFetchTimeout,
+			Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		}
 	}
 	return cfg
 }

@@ -366,3 +366,35 @@ func Verify(t testing.TB, token string, pub crypto.PublicKey, base64std bool) De
 	}
 	return d
 }
+
+// AccessClaims are the claims of a WSO2 API Manager access token of issuer
+// iss (shared/examples/wso2-access-token.md), valid from now for an hour.
+func AccessClaims(iss string) map[string]any {
+	n := time.Now().Unix()
+	return map[string]any{
+		"sub": "admin@carbon.super", "aud": "JzCLuJq6kHIpMhK7C5OhiWN7cPsa", "nbf": n,
+		"azp": "JzCLuJq6kHIpMhK7C5OhiWN7cPsa", "scope": "am_application_scope default",
+		"iss": iss, "keytype": "PRODUCTION",
+		"application": map[string]any{"owner": "admin", "tier": "Unlimited", "name": "DefaultApplication", "id": 1,
+			"uuid": "3f1c4d2e-6a0b-4c5d-9e8f-7a6b5c4d3e2f"},
+		"subscribedAPIs": []any{map[string]any{"subscriberTenantDomain": "carbon.super", "name": "PizzaShackAPI",
+			"context": "/pizzashack/1.0.0", "publisher": "admin", "version": "1.0.0", "subscriptionTier": "Gold"}},
+		"exp": n + 3600, "iat": n, "jti": "0987c6d3-f11a-402c-8eb2-b21fb7b97f4d",
+	}
+}
+
+// AccessToken is an RS256 access token with AccessClaims of iss, signed
+// with Keys().RSA under kid "rsa", changed by changes (a nil value deletes
+// a claim).
+func AccessToken(t testing.TB, iss string, changes map[string]any) string {
+	t.Helper()
+	claims := AccessClaims(iss)
+	for k, v := range changes {
+		if v == nil {
+			delete(claims, k)
+		} else {
+			claims[k] = v
+		}
+	}
+	return Sign(t, "RS256", Keys().RSA, map[string]any{"alg": "RS256", "typ": "JWT", "kid": "rsa"}, claims)
+}

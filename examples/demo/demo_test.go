@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestOnce runs the demo as `-once -port 0` does, in this process, and
+// checks that every answer was as expected and that it cleaned up.
+func TestOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	var out bytes.Buffer
+	if err := run(ctx, options{Port: 0, AdminPort: 0, Once: true}, &out); err != nil {
+		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{
+		"1. a valid token: HTTP 200, as expected",
+		`sub                                          "alice@carbon.super"`,
+		"/.well-known/backend-jwks.json: true",
+		"2. a token subscribed to another API only: HTTP 403, fault 900908 Resource forbidden, as expected",
+		"3. an expired token: HTTP 401, fault 900903 Access Token Expired, as expected",
+		"4. no token: HTTP 401, fault 900902 Missing Credentials, as expected",
+		"all 4 answers are as expected",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the output lacks %q; it is:\n%s", want, text)
+		}
+	}
+
+	// Everything stopped: the gateway's port is closed, the storage gone.
+	if m := regexp.MustCompile(`gateway \(Caddy \+ backend_jwt\)\s+http://(\S+)`).FindStringSubmatch(text); m == nil {
+		t.Error("the output does not name the gateway's address")
+	} else if conn, err := net.DialTimeout("tcp", m[1], time.Second); err == nil {
+		conn.Close()
+		t.Errorf("the gateway still listens on %s", m[1])
+	}
+	if m := regexp.MustCompile(`storage \(managed signing key\)\s+(\S+)`).FindStringSubmatch(text); m == nil {
+		t.Error("the output does not name the storage folder")
+	} else if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Errorf("the storage folder %s is still there (%v)", m[1], err)
+	}
+}
+
+// TestParseFlags checks the port defaults.
+func TestParseFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args            []string
+		port, adminPort int
+		once            bool
+	}{
+		{nil, 8787, 2019, false},
+		{[]string{"-once"}, 8787, 2019, true},
+		{[]string{"-port", "0"}, 0, 0, false},
+		{[]string{"-port", "0", "-admin-port", "2020"}, 0, 2020, false},
+		{[]string{"-port", "9000", "-admin-port", "0"}, 9000, 0, false},
+	} {
+		opts, err := parseFlags(tc.args)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if opts != (options{Port: tc.port, AdminPort: tc.adminPort, Once: tc.once}) {
+			t.Errorf("%v: got %+v", tc.args, opts)
+		}
+	}
+}

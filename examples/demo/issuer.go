@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// demoClientID is the OAuth client of the demo application: the access
+// token's aud and azp, as a WSO2 key manager sets them.
+const demoClientID = "JzCLuJq6kHIpMhK7C5OhiWN7cPsa"
+
+// nameRE is what the token endpoint accepts for a user, API or version.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9._*-]{1,64}$`)
+
+// issuer stands in for a WSO2 key manager: it mints self-contained access
+// tokens signed with a key made at start and publishes that key as a JWKS.
+//
+//	GET /token?user=alice&api=PizzaShackAPI&version=1.0.0&expires_in=3600
+//	GET /jwks
+//
+// The token endpoint answers the bare token, so `TOKEN=$(curl -s ...)` works.
+// A negative expires_in gives a token that has already expired.
+type issuer struct {
+	server
+	key         *rsa.PrivateKey
+	kid         string
+	jwks        []byte
+	jwksFetches atomic.Int64
+}
+
+// startIssuer makes the signing key and starts the issuer on a free port.
+func startIssuer() (*issuer, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: making the signing key: %w", err)
+	}
+	pub, err := jwk.FromRaw(key.Public())
+	if err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
+	}
+	thumb, err := pub.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: key thumbprint: %w", err)
+	}
+	i := &issuer{key: key, kid: base64.RawURLEncoding.EncodeToString(thumb)}
+	for name, value := range map[string]any{jwk.KeyIDKey: i.kid, jwk.AlgorithmKey: jwa.RS256, jwk.KeyUsageKey: "sig"} {
+		if err := pub.Set(name, value); err != nil {
+			return nil, fmt.Errorf("issuer: setting %s: %w", name, err)
+		}
+	}
+	set := jwk.NewSet()
+	if err := set.AddKey(pub); err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
+	}
+	if i.jwks, err = json.Marshal(set); err != nil {
+		return nil, fmt.Errorf("issuer: encoding the JWKS: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /token", i.serveToken)
+	mux.HandleFunc("GET /jwks", i.serveJWKS)
+	if err := i.start("issuer", mux); err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+// serveJWKS answers the public key set.
+func (i *issuer) serveJWKS(w http.ResponseWriter, _ *http.Request) {
+	i.jwksFetches.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(i.jwks)
+}
+
+// serveToken mints an access token from the query parameters.
+func (i *issuer) serveToken(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	req := tokenRequest{
+		User:      orDefault(q.Get("user"), "alice"),
+		API:       orDefault(q.Get("api"), "PizzaShackAPI"),
+		Version:   orDefault(q.Get("version"), "1.0.0"),
+		ExpiresIn: time.Hour,
+	}
+	for _, v := range []string{req.User, req.API, req.Version} {
+		if !nameRE.MatchString(v) {
+			http.Error(w, fmt.Sprintf("%q: want 1 to 64 letters, digits or ._*-", v), http.StatusBadRequest)
+			return
+		}
+	}
+	if s := q.Get("expires_in"); s != "" {
+		secs, err := strconv.Atoi(s)
+		if err != nil || secs == 0 || secs < -86400 || secs > 86400 {
+			http.Error(w, "expires_in: want seconds from -86400 to 86400, not 0 (negative: already expired)", http.StatusBadRequest)
+			return
+		}
+		req.ExpiresIn = time.Duration(secs) * time.Second
+	}
+	token, err := i.mint(req, time.Now())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprint(w, token)
+}
+
+// tokenRequest is what a caller of the token endpoint chooses.
+type tokenRequest struct {
+	User, API, Version string
+	// ExpiresIn is the time from now to exp; negative: already expired.
+	ExpiresIn time.Duration
+}
+
+// mint signs an access token with the claims a WSO2 API Manager 3.x key
+// manager puts in a self-contained token (SPEC's worked example).
+func (i *issuer) mint(req tokenRequest, now time.Time) (string, error) {
+	exp := now.Add(req.ExpiresIn)
+	iat := now
+	if req.ExpiresIn < 0 { // an expired token was issued an hour before it expired
+		iat = exp.Add(-time.Hour)
+	}
+	jti, err := randomUUID()
+	if err != nil {
+		return "", err
+	}
+	claims := map[string]any{
+		"iss":     i.url + "/token",
+		"sub":     req.User + "@carbon.super",
+		"aud":     demoClientID,
+		"azp":     demoClientID,
+		"scope":   "am_application_scope default",
+		"keytype": "PRODUCTION",
+		"iat":     iat.Unix(),
+		"nbf":     iat.Unix(),
+		"exp":     exp.Unix(),
+		"jti":     jti,
+		"application": map[string]any{
+			"owner": req.User,
+			"tier":  "Unlimited",
+			"name":  "DefaultApplication",
+			"id":    1,
+			"uuid":  stableUUID("application/" + req.User),
+		},
+		"tierInfo": map[string]any{
+			"Gold": map[string]any{"stopOnQuotaReach": true, "spikeArrestLimit": 0, "spikeArrestUnit": nil},
+		},
+		"subscribedAPIs": []map[string]any{{
+			"subscriberTenantDomain": "carbon.super",
+			"name":                   req.API,
+			"context":                apiContext(req.API, req.Version),
+			"publisher":              "admin",
+			"version":                req.Version,
+			"subscriptionTier":       "Gold",
+		}},
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("issuer: encoding the claims: %w", err)
+	}
+	hdr := jws.NewHeaders()
+	for name, value := range map[string]any{jws.TypeKey: "JWT", jws.KeyIDKey: i.kid} {
+		if err := hdr.Set(name, value); err != nil {
+			return "", fmt.Errorf("issuer: setting header %s: %w", name, err)
+		}
+	}
+	token, err := jws.Sign(payload, jws.WithKey(jwa.RS256, i.key, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		return "", fmt.Errorf("issuer: signing: %w", err)
+	}
+	return string(token), nil
+}
+
+// waitForJWKSFetch waits until the gateway has fetched the issuer's keys
+// once, so the first request finds them.
+func (i *issuer) waitForJWKSFetch(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i.jwksFetches.Load() == 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the gateway did not fetch the issuer's JWKS: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// apiContext is the context WSO2 gives an API: PizzaShackAPI 1.0.0 →
+// /pizzashack/1.0.0.
+func apiContext(api, version string) string {
+	return "/" + strings.ToLower(strings.TrimSuffix(api, "API")) + "/" + version
+}
+
+// randomUUID returns a random (version 4) UUID.
+func randomUUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("making a UUID: %w", err)
+	}
+	return formatUUID(b), nil
+}
+
+// stableUUID returns a UUID derived from name, the same on every run.
+func stableUUID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	var b [16]byte
+	copy(b[:], sum[:])
+	return formatUUID(b)
+}
+
+// formatUUID sets the version 4 and variant bits and formats b.
+func formatUUID(b [16]byte) string {
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// orDefault returns s, or def when s is empty.
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

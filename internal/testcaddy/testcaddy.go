@@ -1,0 +1,314 @@
+// Package testcaddy runs a real Caddy for end-to-end tests: in the test's
+// process (or a second process, for two instances), on 127.0.0.1 and free
+// ports, with its storage and DEBUG log in the test's folders, stopped when
+// the test ends. Caddy is one per process: a test package that uses it
+// calls Main from its TestMain and runs no such tests in parallel. It is
+// imported by tests only.
+package testcaddy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/caddy-backend-jwt/caddy-backend-jwt/caddymodule"
+)
+
+// childConfigEnv names the variable that makes the test binary run as a
+// second Caddy instance: it loads the JSON config in that file and runs
+// until its standard input closes.
+const childConfigEnv = "BACKEND_JWT_CHILD_CONFIG"
+
+// Main runs a test package's tests (call it from TestMain), keeping
+// Caddy's instance files in a temporary folder; in a child process started
+// by StartChild it runs that Caddy instead.
+func Main(m *testing.M) {
+	if file := os.Getenv(childConfigEnv); file != "" {
+		runChild(file)
+		return
+	}
+	// Keep Caddy's instance files out of the user's home.
+	dir, err := os.MkdirTemp("", "backend-jwt-test-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_DATA_HOME", dir)
+	os.Setenv("XDG_CONFIG_HOME", dir)
+	code := m.Run()
+	_ = caddy.Stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runChild runs Caddy with the config in file until stdin closes.
+func runChild(file string) {
+	cfg, err := os.ReadFile(file)
+	if err == nil {
+		err = caddy.Load(cfg, true)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(1)
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = caddy.Stop()
+	os.Exit(0)
+}
+
+// StartChild runs the site in a second Caddy process (this test binary in
+// child mode) and stops it with the test.
+func (g *Gateway) StartChild(site string) {
+	g.t.Helper()
+	cfg, err := Adapt(g.Caddyfile(site))
+	if err != nil {
+		g.t.Fatalf("adapting the Caddyfile: %v", err)
+	}
+	file := WriteFile(g.t, "child.json", cfg)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childConfigEnv+"="+file)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+}
+
+// FreePort returns a TCP port free on 127.0.0.1 now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Gateway is a running Caddy serving one site on 127.0.0.1.
+type Gateway struct {
+	t testing.TB
+	// AdminPort and Port are the admin endpoint's and the site's ports.
+	AdminPort, Port int
+	// Storage is Caddy's storage folder; set it before starting to share one.
+	Storage string
+	// LogPath is where Caddy's DEBUG log goes.
+	LogPath string
+	// Client sends the test's requests, a fresh connection each (a reload
+	// closes idle ones).
+	Client *http.Client
+}
+
+// New picks ports and a storage folder; start or load a config next.
+func New(t testing.TB) *Gateway {
+	t.Helper()
+	return &Gateway{
+		t:         t,
+		AdminPort: FreePort(t),
+		Port:      FreePort(t),
+		Storage:   t.TempDir(),
+		LogPath:   t.TempDir() + "/caddy.log",
+		Client:    &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+	}
+}
+
+// Globals is the global options block: admin on 127.0.0.1, every site
+// bound to 127.0.0.1, no automatic HTTPS, storage and the DEBUG log in the
+// test's folders. The log filter is the one the README recommends:
+// reverse_proxy's debug lines list the request headers sent upstream.
+func (g *Gateway) Globals() string {
+	return fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	default_bind 127.0.0.1
+	auto_https off
+	persist_config off
+	storage file_system %s
+	log {
+		output file %s
+		level DEBUG
+		format filter {
+			fields {
+				request>headers>X-Jwt-Assertion delete
+				request>headers>X-Token-Copy delete
+			}
+		}
+	}
+}
+`, g.AdminPort, g.Storage, g.LogPath)
+}
+
+// Caddyfile is the global options and one site on 127.0.0.1:Port with the
+// given directives.
+func (g *Gateway) Caddyfile(site string) string {
+	return fmt.Sprintf("%s\nhttp://127.0.0.1:%d {\n%s\n}\n", g.Globals(), g.Port, site)
+}
+
+// Logs returns what Caddy has logged so far.
+func (g *Gateway) Logs() string {
+	b, _ := os.ReadFile(g.LogPath)
+	return string(b)
+}
+
+// Adapt turns a Caddyfile into Caddy's JSON.
+func Adapt(caddyfileText string) ([]byte, error) {
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	cfg, _, err := adapter.Adapt([]byte(caddyfileText), map[string]any{"filename": "Caddyfile"})
+	return cfg, err
+}
+
+// Start runs Caddy with one site of the given directives (see Caddyfile),
+// stopping it with the test.
+func (g *Gateway) Start(site string) {
+	g.t.Helper()
+	g.StartCaddyfile(g.Caddyfile(site))
+}
+
+// StartCaddyfile runs Caddy with a whole Caddyfile (begin it with
+// Globals()), stopping it with the test.
+func (g *Gateway) StartCaddyfile(text string) {
+	g.t.Helper()
+	cfg, err := Adapt(text)
+	if err != nil {
+		g.t.Fatalf("adapting the Caddyfile: %v", err)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		g.t.Fatalf("loading the config: %v", err)
+	}
+	g.t.Cleanup(func() {
+		_ = caddy.Stop()
+		if g.t.Failed() {
+			lines := strings.Split(strings.TrimSpace(g.Logs()), "\n")
+			g.t.Logf("the last lines of Caddy's log:\n%s", strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		}
+	})
+}
+
+// Load posts a config to the admin API's /load, as an operator does, and
+// returns once the site answers requests again. (A connection that arrives
+// while Caddy hands its listener from the old config to the new one can be
+// closed unanswered; the settling probes absorb that, so tests check the
+// new config's answers, not the handover.)
+func (g *Gateway) Load(contentType string, body []byte) error {
+	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/load", g.AdminPort), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := g.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/load: %d %s", resp.StatusCode, msg)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := g.TryGet("/")
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the site does not answer after /load: %w", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Response is what a test checks of an answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+// Get sends GET path with the given request headers (name, value pairs;
+// a name may repeat), failing the test if no answer comes.
+func (g *Gateway) Get(path string, headers ...string) Response {
+	g.t.Helper()
+	r, err := g.TryGet(path, headers...)
+	if err != nil {
+		g.t.Fatalf("GET %s: %v", path, err)
+	}
+	return r
+}
+
+// TryGet is Get that returns a transport error instead of failing.
+func (g *Gateway) TryGet(path string, headers ...string) (Response, error) {
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", g.Port, path), nil)
+	if err != nil {
+		return Response{}, err
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := g.Client.Do(req)
+	if err != nil {
+		return Response{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}, err
+}
+
+// Bearer is the Authorization header pair for a token.
+func Bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
+
+// WantFault checks a WSO2 fault answer.
+func WantFault(t testing.TB, r Response, status, code int) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d (body %s)", r.Status, status, r.Body)
+	}
+	var body struct {
+		Fault struct {
+			Code        int    `json:"code"`
+			Message     string `json:"message"`
+			Description string `json:"description"`
+		} `json:"fault"`
+	}
+	if err := json.Unmarshal([]byte(r.Body), &body); err != nil {
+		t.Fatalf("fault body %q: %v", r.Body, err)
+	}
+	if body.Fault.Code != code || body.Fault.Message == "" || body.Fault.Description == "" {
+		t.Fatalf("fault %+v, want code %d with a message and description", body.Fault, code)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+}
+
+// WriteFile writes data into the test's folder and returns the path.
+func WriteFile(t testing.TB, name string, data []byte) string {
+	t.Helper()
+	path := t.TempDir() + "/" + name
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Indent prefixes every line of s with a tab, for nesting Caddyfile text.
+func Indent(s string) string {
+	return "\t" + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n\t")
+}
