@@ -74,6 +74,7 @@ func faultFor(err error) *fault {
 // error_response caddy, the error handed to Caddy's handle_errors. cause
 // is logged, never sent.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, f *fault, cause error, tok *validator.Token) error {
+	h.metrics.byCode[f.code].Inc()
 	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
 		fields := []zap.Field{zap.Int("code", f.code), zap.Int("status", f.status), zap.Error(cause)}
 		if tok != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,6 +118,7 @@ type generation struct {
 	jwksMaxAge   string
 	minRemaining time.Duration // clock_skew: re-mint when less is left
 
+	base64Std bool             // encoding base64
 	publicKey jwtgen.PublicKey // the signing key's public half; Key nil for none
 	scope     string           // of retired keys: jwks_path and issuer
 	lifetime  time.Duration    // the longest a token lives
@@ -177,7 +179,7 @@ func (h *Handler) provisionGeneration(ctx caddy.Context, skew time.Duration) (*g
 			return nil, fmt.Errorf("generate: %w", err)
 		}
 	}
-	g := &generation{failOpen: gc.OnError == "continue", minRemaining: skew}
+	g := &generation{failOpen: gc.OnError == "continue", minRemaining: skew, base64Std: gc.Encoding == "base64"}
 	cfg.Lifetime = time.Duration(gc.Expiry)
 	if gc.Cache.enabled() {
 		cc := gc.Cache
@@ -240,6 +242,14 @@ func (g *generation) retire() {
 	if g.publicKey.Key != nil {
 		retire(g.scope, g.publicKey, g.lifetime+g.minRemaining)
 	}
+}
+
+// decodePart decodes one part of a backend JWT in the configured encoding.
+func (g *generation) decodePart(part string) ([]byte, error) {
+	if g.base64Std {
+		return base64.RawStdEncoding.DecodeString(part)
+	}
+	return base64.RawURLEncoding.DecodeString(part)
 }
 
 // run starts the generation's background work, bound to ctx.

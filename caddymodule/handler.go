@@ -47,7 +47,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	// 4-5. Validate and check the subscription.
-	tok, err := h.validator.Validate(token)
+	start := time.Now()
+	tok, validationCached, err := h.validator.ValidateCached(token)
+	hitOrMiss(validationCached, h.metrics.validationHit, h.metrics.validationMiss)
 	if err != nil {
 		return h.refuse(w, r, faultFor(err), err, tok)
 	}
@@ -61,7 +63,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		ph.backendJWT = tok.BackendJWT
 	case h.generation != nil:
 		// 8. Generate, or take the token made for this inbound token and API.
-		ph.backendJWT, err = h.backendJWT(tok)
+		var generationCached bool
+		ph.backendJWT, generationCached, err = h.backendJWT(tok)
+		hitOrMiss(generationCached, h.metrics.generationHit, h.metrics.generationMiss)
 		switch {
 		case errors.Is(err, jwtgen.ErrNotAfter):
 			// Accepted within clock_skew of its exp, the access token
@@ -74,7 +78,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			if !h.generation.failOpen {
 				return h.refuse(w, r, faultGeneration, err, tok)
 			}
-			if c := h.logger.Check(zapcore.WarnLevel, "backend JWT not generated; forwarding without it"); c != nil {
+			if c := h.warnings.Check(zapcore.WarnLevel, "backend JWT not generated; forwarding without it"); c != nil {
 				c.Write(zap.String("issuer", tok.Issuer.Issuer), zap.String("sub", tok.Subject), zap.String("jti", tok.JTI), zap.Error(err))
 			}
 		}
@@ -86,6 +90,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// 9. Forward.
 	if h.StripAuthorization {
 		delete(r.Header, "Authorization")
+	}
+	h.metrics.ok.Inc()
+	if c := h.logger.Check(zapcore.DebugLevel, "request authenticated"); c != nil {
+		c.Write(zap.String("issuer", tok.Issuer.Issuer), zap.String("sub", tok.Subject), zap.String("jti", tok.JTI),
+			zap.Bool("validation_cached", validationCached), zap.Bool("backend_jwt", ph.backendJWT != ""),
+			zap.Duration("duration", time.Since(start)))
 	}
 	return next.ServeHTTP(w, r)
 }
@@ -207,7 +217,7 @@ var errClaimsUnavailable = errors.New("claims retrieval failed")
 // cache when one made for the same inbound token and API has more than
 // clock_skew of its life left, else newly generated, with the user's
 // retrieved claims when the issuer has remote_claims.
-func (h *Handler) backendJWT(tok *validator.Token) (string, error) {
+func (h *Handler) backendJWT(tok *validator.Token) (jwt string, cached bool, err error) {
 	g := h.generation
 	now := time.Now()
 	degraded := false // made without the claims a failed retrieval would have added
@@ -228,19 +238,41 @@ func (h *Handler) backendJWT(tok *validator.Token) (string, error) {
 				degraded = true
 			}
 		}
-		return g.gen.Generate(in)
+		started := time.Now()
+		jwt, exp, err := g.gen.Generate(in)
+		metrics.generation.Observe(time.Since(started).Seconds())
+		if err == nil {
+			h.logGenerated(tok, jwt)
+		}
+		return jwt, exp, err
 	}
 	if g.cache == nil {
-		jwt, _, err := mint()
-		return jwt, err
+		jwt, _, err = mint()
+		return jwt, false, err
 	}
 	key := jwtgen.CacheKeyDigest(tok.Digest, h.apiName, h.apiVersion)
-	jwt, _, err := g.cache.Get(key, now, g.minRemaining, mint)
+	jwt, cached, err = g.cache.Get(key, now, g.minRemaining, mint)
 	if degraded {
 		// Serve it this once, but let the next request try the retrieval again.
 		g.cache.Delete(key)
 	}
-	return jwt, err
+	return jwt, cached, err
+}
+
+// logGenerated logs, at DEBUG, the claims of a backend JWT just made (the
+// payload only: never the token).
+func (h *Handler) logGenerated(tok *validator.Token, jwt string) {
+	c := h.logger.Check(zapcore.DebugLevel, "backend JWT generated")
+	if c == nil {
+		return
+	}
+	parts := strings.SplitN(jwt, ".", 3)
+	payload, err := h.generation.decodePart(parts[1])
+	if err != nil {
+		payload = []byte(`"unreadable"`)
+	}
+	c.Write(zap.String("issuer", tok.Issuer.Issuer), zap.String("sub", tok.Subject), zap.String("jti", tok.JTI),
+		zap.Any("claims", json.RawMessage(payload)))
 }
 
 // retrieveClaims asks the claims retriever (through its cache) for the
@@ -259,11 +291,17 @@ func (h *Handler) retrieveClaims(tok *validator.Token) (map[string]any, error) {
 	// bounds the wait for a retriever module that has none.
 	ctx, cancel := context.WithTimeout(h.ctx, maxClaimsWait)
 	defer cancel()
-	claims, _, err := h.claims.cache.Retrieve(ctx, req)
+	started := time.Now()
+	claims, hit, err := h.claims.cache.Retrieve(ctx, req)
+	hitOrMiss(hit, h.metrics.claimsHit, h.metrics.claimsMiss)
+	if !hit {
+		metrics.claimsRetrieval.Observe(time.Since(started).Seconds())
+	}
 	if err == nil {
 		return claims, nil
 	}
-	if c := h.logger.Check(zapcore.WarnLevel, "claims retrieval failed"); c != nil {
+	metrics.claimsErrors.Inc()
+	if c := h.warnings.Check(zapcore.WarnLevel, "claims retrieval failed"); c != nil {
 		c.Write(zap.String("issuer", req.Issuer), zap.String("sub", tok.Subject), zap.String("jti", tok.JTI),
 			zap.Bool("fail", h.claims.failClosed), zap.Error(err))
 	}

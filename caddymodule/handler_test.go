@@ -66,7 +66,7 @@ func provisioned(t testing.TB, onError string) *Handler {
 	if err := h.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	h.logger = zap.NewNop()
+	h.logger, h.warnings = zap.NewNop(), zap.NewNop()
 	return h
 }
 
@@ -115,6 +115,7 @@ func TestGenerationOnError(t *testing.T) {
 			h.generation.gen = gen
 			core, logs := observer.New(zapcore.WarnLevel)
 			h.logger = zap.New(core)
+			h.warnings = h.logger
 
 			r := request(accessToken(t))
 			r.Header.Set("X-JWT-Assertion", "forged")

@@ -114,6 +114,8 @@ type Handler struct {
 	caddyError bool
 	retryAfter string // seconds, for 503 answers
 	logger     *zap.Logger
+	warnings   *zap.Logger // logger, sampled: one line per message per warnEvery
+	metrics    *handlerMetrics
 	ctx        context.Context // the config's lifetime; background calls use it
 	cancel     context.CancelFunc
 }
@@ -172,6 +174,13 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // It does no blocking network I/O: JWKS are fetched in the background.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.warnings = h.logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, warnEvery, 1, 0)
+	}))
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	h.metrics = newHandlerMetrics()
 	h.header = DefaultHeader
 	if h.Header != "" {
 		h.header = h.Header
@@ -346,10 +355,20 @@ func loadPublicKeys(files []string) ([]crypto.PublicKey, error) {
 	return keys, nil
 }
 
-// logFetch logs failed JWKS fetches as warnings and the rest at debug.
+// warnEvery is how often a warning with the same message may be logged:
+// a dead JWKS or claims endpoint must not flood the log.
+const warnEvery = 10 * time.Second
+
+// logFetch counts JWKS fetches and logs failed ones as (sampled) warnings,
+// the rest at DEBUG.
 func (h *Handler) logFetch(r validator.FetchResult) {
+	result := "ok"
 	if r.Err != nil {
-		if c := h.logger.Check(zapcore.WarnLevel, "JWKS fetch failed"); c != nil {
+		result = "error"
+	}
+	metrics.jwksFetches.WithLabelValues(r.Issuer, result).Inc()
+	if r.Err != nil {
+		if c := h.warnings.Check(zapcore.WarnLevel, "JWKS fetch failed"); c != nil {
 			c.Write(zap.String("issuer", r.Issuer), zap.String("url", r.URL), zap.Bool("forced", r.Forced), zap.Error(r.Err))
 		}
 		return

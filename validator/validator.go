@@ -213,8 +213,15 @@ func (v *Validator) Issuer(iss string) *Issuer { return v.issuers[iss] }
 
 // Validate validates a compact JWS access token and returns what it says.
 func (v *Validator) Validate(token string) (*Token, error) {
+	t, _, err := v.ValidateCached(token)
+	return t, err
+}
+
+// ValidateCached is Validate that also tells whether the token came from
+// the validated-token cache (only its exp checked again).
+func (v *Validator) ValidateCached(token string) (t *Token, cached bool, err error) {
 	if len(token) > v.maxTokenSize {
-		return nil, invalidf("token of %d bytes is larger than the %d allowed", len(token), v.maxTokenSize)
+		return nil, false, invalidf("token of %d bytes is larger than the %d allowed", len(token), v.maxTokenSize)
 	}
 	sum := sha256.Sum256([]byte(token))
 	var key string
@@ -223,20 +230,21 @@ func (v *Validator) Validate(token string) (*Token, error) {
 		if t, _, ok := v.cache.Get(key); ok {
 			if now().After(t.Expires.Add(v.skew)) {
 				v.cache.Delete(key)
-				return nil, fmt.Errorf("%w at %s", ErrExpired, t.Expires.UTC().Format(time.RFC3339))
+				return nil, true, fmt.Errorf("%w at %s", ErrExpired, t.Expires.UTC().Format(time.RFC3339))
 			}
-			return v.authorize(t)
+			t, err := v.authorize(t)
+			return t, true, err
 		}
 	}
-	t, err := v.validate(token)
-	if err != nil {
-		return nil, err
+	if t, err = v.validate(token); err != nil {
+		return nil, false, err
 	}
 	t.Digest = sum
 	if v.cache != nil {
 		v.cache.Set(key, t, t.Expires.Add(v.skew))
 	}
-	return v.authorize(t)
+	t, err = v.authorize(t)
+	return t, false, err
 }
 
 // authorize applies the subscription rule to a validated token.
