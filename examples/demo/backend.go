@@ -55,7 +55,7 @@ type decodedJWT struct {
 // with the keys published at jwksURL.
 func startBackend(jwksURL string) (*backend, error) {
 	b := &backend{jwksURL: jwksURL, client: &http.Client{Timeout: 5 * time.Second}}
-	if err := b.start("backend", http.HandlerFunc(b.serve)); err != nil {
+	if err := b.start("backend", 0, http.HandlerFunc(b.serve)); err != nil {
 		return nil, err
 	}
 	return b, nil

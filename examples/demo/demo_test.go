@@ -53,21 +53,22 @@ func TestOnce(t *testing.T) {
 // TestParseFlags checks the port defaults.
 func TestParseFlags(t *testing.T) {
 	for _, tc := range []struct {
-		args            []string
-		port, adminPort int
-		once            bool
+		args                        []string
+		port, adminPort, issuerPort int
+		once                        bool
 	}{
-		{nil, 8787, 2019, false},
-		{[]string{"-once"}, 8787, 2019, true},
-		{[]string{"-port", "0"}, 0, 0, false},
-		{[]string{"-port", "0", "-admin-port", "2020"}, 0, 2020, false},
-		{[]string{"-port", "9000", "-admin-port", "0"}, 9000, 0, false},
+		{nil, 8787, 2019, 8788, false},
+		{[]string{"-once"}, 8787, 2019, 8788, true},
+		{[]string{"-port", "0"}, 0, 0, 0, false},
+		{[]string{"-port", "0", "-admin-port", "2020"}, 0, 2020, 0, false},
+		{[]string{"-port", "0", "-issuer-port", "9443"}, 0, 0, 9443, false},
+		{[]string{"-port", "9000", "-admin-port", "0"}, 9000, 0, 8788, false},
 	} {
 		opts, err := parseFlags(tc.args)
 		if err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
-		if opts != (options{Port: tc.port, AdminPort: tc.adminPort, Once: tc.once}) {
+		if opts != (options{Port: tc.port, AdminPort: tc.adminPort, IssuerPort: tc.issuerPort, Once: tc.once}) {
 			t.Errorf("%v: got %+v", tc.args, opts)
 		}
 	}

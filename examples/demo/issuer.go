@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -44,8 +45,9 @@ type issuer struct {
 	jwksFetches atomic.Int64
 }
 
-// startIssuer makes the signing key and starts the issuer on a free port.
-func startIssuer() (*issuer, error) {
+// startIssuer makes the signing key and starts the issuer on port of
+// 127.0.0.1 (0: a free one).
+func startIssuer(port int) (*issuer, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: making the signing key: %w", err)
@@ -75,7 +77,8 @@ func startIssuer() (*issuer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /token", i.serveToken)
 	mux.HandleFunc("GET /jwks", i.serveJWKS)
-	if err := i.start("issuer", mux); err != nil {
+	mux.HandleFunc("POST "+claimsPath, i.serveClaims)
+	if err := i.start("issuer", port, mux); err != nil {
 		return nil, err
 	}
 	return i, nil
@@ -86,6 +89,42 @@ func (i *issuer) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 	i.jwksFetches.Add(1)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(i.jwks)
+}
+
+// The demo key manager's claims API, as a WSO2 key manager serves it, and
+// the credentials the gateway's claims block uses for it.
+const (
+	claimsPath     = "/keymanager-operations/user-info/claims/generate"
+	claimsUser     = "admin"
+	claimsPassword = "admin"
+)
+
+// serveClaims answers the gateway's claims retriever: a few claims for any
+// user, from the user name in the request.
+func (i *issuer) serveClaims(w http.ResponseWriter, r *http.Request) {
+	if user, pass, ok := r.BasicAuth(); !ok || user != claimsUser || pass != claimsPassword {
+		http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
+		return
+	}
+	var req struct {
+		Username string `json:"username"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || req.Username == "" {
+		http.Error(w, `{"error":"want {\"username\":\"...\"}"}`, http.StatusBadRequest)
+		return
+	}
+	type claim struct {
+		URI   string `json:"uri"`
+		Value string `json:"value"`
+	}
+	name := strings.ToUpper(req.Username[:1]) + req.Username[1:]
+	list := []claim{
+		{"http://wso2.org/claims/givenname", name},
+		{"http://wso2.org/claims/lastname", "Example"},
+		{"http://wso2.org/claims/emailaddress", req.Username + "@example.org"},
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"count": len(list), "list": list})
 }
 
 // serveToken mints an access token from the query parameters.

@@ -20,8 +20,13 @@ import (
 	"syscall"
 )
 
-// defaultAdminPort is Caddy's usual admin port.
-const defaultAdminPort = 2019
+// The default ports: Caddy's usual admin port, and fixed ones for the
+// gateway and the issuer so that the README's curl lines work as written.
+const (
+	defaultPort       = 8787
+	defaultIssuerPort = 8788
+	defaultAdminPort  = 2019
+)
 
 // options are the demo's command-line settings.
 type options struct {
@@ -29,6 +34,8 @@ type options struct {
 	Port int
 	// AdminPort is the port of Caddy's admin API; 0 picks a free one.
 	AdminPort int
+	// IssuerPort is the demo issuer's port; 0 picks a free one.
+	IssuerPort int
 	// Once makes the demo send its four example requests, report the
 	// answers and return instead of serving until it is stopped.
 	Once bool
@@ -53,12 +60,13 @@ func main() {
 	}
 }
 
-// parseFlags reads the command line. Without -admin-port, the admin API
-// takes port 2019, or a free port when -port is 0.
+// parseFlags reads the command line. Without -admin-port or -issuer-port,
+// those take their default ports, or free ports when -port is 0.
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	port := fs.Int("port", 8787, "the gateway's port on 127.0.0.1 (0: a free port)")
+	port := fs.Int("port", defaultPort, "the gateway's port on 127.0.0.1 (0: a free port)")
 	adminPort := fs.Int("admin-port", defaultAdminPort, "the port of Caddy's admin API on 127.0.0.1 (0: a free port; a free port too when -port is 0 and -admin-port is not given)")
+	issuerPort := fs.Int("issuer-port", defaultIssuerPort, "the demo issuer's port on 127.0.0.1 (0: a free port; a free port too when -port is 0 and -issuer-port is not given)")
 	once := fs.Bool("once", false, "send the four example requests, print the answers, exit 0 only if all are as expected")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -69,11 +77,14 @@ func parseFlags(args []string) (options, error) {
 		fs.Usage()
 		return options{}, err
 	}
-	opts := options{Port: *port, AdminPort: *adminPort, Once: *once}
-	adminPortGiven := false
-	fs.Visit(func(f *flag.Flag) { adminPortGiven = adminPortGiven || f.Name == "admin-port" })
-	if opts.Port == 0 && !adminPortGiven {
+	opts := options{Port: *port, AdminPort: *adminPort, IssuerPort: *issuerPort, Once: *once}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if opts.Port == 0 && !given["admin-port"] {
 		opts.AdminPort = 0
+	}
+	if opts.Port == 0 && !given["issuer-port"] {
+		opts.IssuerPort = 0
 	}
 	return opts, nil
 }
@@ -92,7 +103,7 @@ func run(ctx context.Context, opts options, stdout io.Writer) (err error) {
 	}
 	stack.push(func() error { return removeAll(storage) })
 
-	iss, err := startIssuer()
+	iss, err := startIssuer(opts.IssuerPort)
 	if err != nil {
 		return err
 	}

@@ -103,6 +103,8 @@ func checkBackendAnswer(a backendAnswer) error {
 			"sub":                            "alice@carbon.super",
 			"http://wso2.org/claims/apiname": "PizzaShackAPI",
 			"http://wso2.org/claims/tier":    "Gold",
+			// from the demo key manager's claims API (remote_claims)
+			"http://wso2.org/claims/givenname": "Alice",
 		} {
 			if got := j.Claims[name]; got != want {
 				errs = append(errs, fmt.Errorf("claim %s = %v, want %q", name, got, want))

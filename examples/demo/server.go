@@ -20,9 +20,10 @@ type server struct {
 	done chan error
 }
 
-// start listens on a free port of 127.0.0.1 and serves h in the background.
-func (s *server) start(name string, h http.Handler) error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// start listens on port of 127.0.0.1 (0: a free one) and serves h in the
+// background.
+func (s *server) start(name string, port int, h http.Handler) error {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		return fmt.Errorf("%s: listening: %w", name, err)
 	}
