@@ -102,7 +102,7 @@ func (c *Cached) Retrieve(ctx context.Context, req *Request) (claims map[string]
 		return v, true, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, false, fmt.Errorf("%w: claims of %q not asked for: %w", ErrUnavailable, user, err)
+		return nil, false, fmt.Errorf("%w: claims of %.64q not asked for: %w", ErrUnavailable, user, err)
 	}
 
 	c.mu.Lock()
@@ -138,7 +138,7 @@ func (c *Cached) Retrieve(ctx context.Context, req *Request) (claims map[string]
 			}
 		}
 		c.mu.Unlock()
-		return nil, false, fmt.Errorf("%w: gave up waiting for the claims of %q: %w", ErrUnavailable, user, context.Cause(ctx))
+		return nil, false, fmt.Errorf("%w: gave up waiting for the claims of %.64q: %w", ErrUnavailable, user, context.Cause(ctx))
 	}
 }
 

@@ -252,10 +252,10 @@ func (w *WSO2) Retrieve(ctx context.Context, req *Request) (map[string]any, erro
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound:
-		return nil, fmt.Errorf("%w: the key manager does not know user %q (%s%s)",
+		return nil, fmt.Errorf("%w: the key manager does not know user %.64q (%s%s)",
 			ErrUserNotFound, user, resp.Status, w.bodyExcerpt(resp.Body))
 	default:
-		return nil, fmt.Errorf("%w: the key manager answered %s for user %q%s",
+		return nil, fmt.Errorf("%w: the key manager answered %s for user %.64q%s",
 			ErrUnavailable, resp.Status, user, w.bodyExcerpt(resp.Body))
 	}
 
@@ -393,7 +393,7 @@ func parseClaims(data []byte) (map[string]any, error) {
 		}
 		value, ok, err := optString(entry, "value")
 		if err != nil {
-			return nil, fmt.Errorf(`"list" entry %d (%q): %w`, i, uri, err)
+			return nil, fmt.Errorf(`"list" entry %d (%.64q): %w`, i, uri, err)
 		}
 		if !ok {
 			continue

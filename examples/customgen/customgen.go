@@ -9,7 +9,7 @@
 // into Caddy with:
 //
 //	xcaddy build \
-//		--with github.com/caddy-backend-jwt/caddy-backend-jwt/caddymodule \
+//		--with github.com/caddy-backend-jwt/caddy-backend-jwt \
 //		--with github.com/caddy-backend-jwt/caddy-backend-jwt/examples/customgen
 package customgen
 

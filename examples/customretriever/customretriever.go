@@ -12,7 +12,7 @@
 // with:
 //
 //	xcaddy build \
-//		--with github.com/caddy-backend-jwt/caddy-backend-jwt/caddymodule \
+//		--with github.com/caddy-backend-jwt/caddy-backend-jwt \
 //		--with github.com/caddy-backend-jwt/caddy-backend-jwt/examples/customretriever
 package customretriever
 
