@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# bench/run.sh [duration-seconds] [connections]
+#
+# Builds Caddy with backend_jwt and the benchmark's tools into a temporary
+# folder, starts an upstream on 127.0.0.1, runs the four cases of issue 7 one
+# after another, each against a Caddy of its own, and measures the crypto
+# rates before, between cases 2 and 3, and after them. Prints the table at
+# the end. Needs only Go (and Linux for the RSS).
+#
+# Environment: ACCESS_ALG (EdDSA or ES256, the access tokens' algorithm;
+# default EdDSA), WARMUP (seconds before each measured window; default 1),
+# CRYPTO_SECONDS (per measured crypto operation; default 2), BENCH_KEEP=1
+# (keep the temporary folder: Caddyfiles, logs, JSON results).
+set -euo pipefail
+
+duration=${1:-10}
+conns=${2:-32}
+warmup=${WARMUP:-1}
+access_alg=${ACCESS_ALG:-EdDSA}
+crypto_seconds=${CRYPTO_SECONDS:-2}
+for v in "$duration" "$conns" "$warmup" "$crypto_seconds"; do
+	if ! [[ $v =~ ^[0-9]+$ ]] || ((v < 1 || v > 3600)); then
+		echo "usage: $0 [duration-seconds] [connections]  (whole numbers, 1 to 3600)" >&2
+		exit 2
+	fi
+done
+case $access_alg in EdDSA | ES256) ;; *)
+	echo "ACCESS_ALG=$access_alg: want EdDSA or ES256" >&2
+	exit 2
+	;;
+esac
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/backend-jwt-bench.XXXXXX")
+bin=$work/bin
+keys=$work/keys
+results=$work/results
+mkdir -p "$bin" "$keys" "$results" "$work/xdg"
+
+upstream_pid=
+caddy_pid=
+
+# stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL.
+stop_pid() {
+	local pid=$1 i
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	stop_pid "$caddy_pid"
+	stop_pid "$upstream_pid"
+	if [[ ${BENCH_KEEP:-} == 1 ]]; then
+		echo "kept $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
+
+cd "$root"
+echo "== building Caddy with backend_jwt and the tools"
+go build -o "$bin/" ./cmd/caddy ./bench/upstream ./bench/loadgen ./bench/cryptorate ./bench/benchutil
+"$bin/benchutil" keys -dir "$keys" -alg "$access_alg"
+
+# crypto LABEL: the crypto rates on all cores, while no Caddy runs.
+crypto() {
+	echo "== crypto rates on all cores (${crypto_seconds}s each), $1"
+	"$bin/cryptorate" -keys "$keys" -duration "${crypto_seconds}s" -out "$results/crypto-$1.json"
+}
+
+crypto before
+
+read -r up_port < <("$bin/benchutil" ports 1)
+"$bin/upstream" -port "$up_port" -lifetime 2h >"$work/upstream.log" 2>&1 &
+upstream_pid=$!
+"$bin/benchutil" wait -url "http://127.0.0.1:$up_port/" -timeout 20s
+
+# backend_jwt_block SIGNING_ALG KEY_FILE: the handler of cases 2 to 4.
+backend_jwt_block() {
+	cat <<EOF
+	backend_jwt {
+		issuer https://localhost:9443/oauth2/token {
+			certificate "$keys/issuer.pub.pem"
+			algorithms $access_alg
+			validate_subscription
+		}
+		api PizzaShackAPI 1.0.0 /pizzashack
+		generate {
+			algorithm $1
+			signing_key "$2"
+		}
+	}
+EOF
+}
+
+# run_case N HANDLER LOADGEN-ARGS...: one Caddy, one load run, Caddy stopped.
+# It is called in an if, so set -e is off inside: every step is checked.
+run_case() {
+	local n=$1 handler=$2 port admin file=$work/case$1.caddyfile log=$work/caddy$1.log
+	shift 2
+	read -r port admin < <("$bin/benchutil" ports 2) || return 1
+	cat >"$file" <<EOF
+{
+	admin 127.0.0.1:$admin
+	auto_https off
+	persist_config off
+	storage file_system "$work/storage"
+	log {
+		output stderr
+		level ERROR
+	}
+}
+
+http://127.0.0.1:$port {
+	bind 127.0.0.1
+$handler
+	reverse_proxy 127.0.0.1:$up_port
+}
+EOF
+	XDG_DATA_HOME=$work/xdg XDG_CONFIG_HOME=$work/xdg \
+		"$bin/caddy" run --config "$file" --adapter caddyfile >"$log" 2>&1 &
+	caddy_pid=$!
+	if ! "$bin/benchutil" wait -url "http://127.0.0.1:$port/" -timeout 30s; then
+		echo "case $n: Caddy did not start; the end of its log:" >&2
+		tail -n 20 "$log" >&2
+		stop_pid "$caddy_pid"
+		caddy_pid=
+		return 1
+	fi
+	local rc=0
+	"$bin/loadgen" -addr "127.0.0.1:$port" -duration "${duration}s" -warmup "${warmup}s" \
+		-connections "$conns" -out "$results/case$n.json" "$@" || rc=$?
+	if ((n == 3)) && [[ -r /proc/$caddy_pid/status ]]; then
+		awk '/^VmRSS:/ {print $2}' "/proc/$caddy_pid/status" >"$results/rss_kib"
+	fi
+	stop_pid "$caddy_pid"
+	caddy_pid=
+	if ((rc != 0)); then
+		echo "case $n: the load generator failed; the end of Caddy's log:" >&2
+		tail -n 20 "$log" >&2
+	fi
+	return "$rc"
+}
+
+# fresh_tokens CASE: how many fresh tokens case 3 or 4 needs.
+fresh_tokens() {
+	"$bin/benchutil" tokens -results "$results" -case "$1" -seconds $((duration + warmup))
+}
+
+failed=0
+echo "== case 1: reverse_proxy alone"
+run_case 1 "" -mode none || failed=1
+echo "== case 2: backend_jwt, 1000 tokens cycling, RS256 generation"
+run_case 2 "$(backend_jwt_block RS256 "$keys/rsa2048.key")" \
+	-mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
+crypto middle || failed=1
+echo "== case 3: a fresh token every request, RS256 generation"
+run_case 3 "$(backend_jwt_block RS256 "$keys/rsa2048.key")" \
+	-mode fresh -tokens "$(fresh_tokens 3)" -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
+echo "== case 4: a fresh token every request, ES256 generation"
+run_case 4 "$(backend_jwt_block ES256 "$keys/p256.key")" \
+	-mode fresh -tokens "$(fresh_tokens 4)" -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
+crypto after || failed=1
+
+echo
+echo "== results: ${duration}s per case after ${warmup}s warm-up, $conns connections," \
+	"$(nproc 2>/dev/null || echo '?') cores, $(go env GOVERSION), load average now: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+"$bin/benchutil" report -results "$results"
+exit "$failed"
