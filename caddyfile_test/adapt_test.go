@@ -94,15 +94,7 @@ func TestBrokenConfigs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			text := ":8080 {\n\tbackend_jwt {\n" + indent(indent(tc.body)) + "\n\t}\n\treverse_proxy localhost:9090\n}\n"
-			_, err := adapt(text)
-			if err == nil {
-				t.Fatalf("adapted without error:\n%s", text)
-			}
-			at := fmt.Sprintf(", at Caddyfile:%d", tc.line)
-			if !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), at) {
-				t.Fatalf("error %q\nwant it to contain %q and end in %q; config:\n%s", err, tc.want, at, text)
-			}
+			wantAdaptError(t, ":8080 {\n\tbackend_jwt {\n"+indent(indent(tc.body))+"\n\t}\n\treverse_proxy localhost:9090\n}\n", tc.line, tc.want)
 		})
 	}
 }
@@ -140,16 +132,22 @@ func TestBrokenGenerateConfigs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			text := ":8080 {\n\tbackend_jwt {\n\t\tissuer x {\n\t\t\tjwks_url http://127.0.0.1/j\n\t\t}\n\t\tgenerate {\n" +
-				indent(indent(indent(tc.body))) + "\n\t\t}\n\t}\n\treverse_proxy localhost:9090\n}\n"
-			_, err := adapt(text)
-			if err == nil {
-				t.Fatalf("adapted without error:\n%s", text)
-			}
-			at := fmt.Sprintf(", at Caddyfile:%d", tc.line)
-			if !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), at) {
-				t.Fatalf("error %q\nwant it to contain %q and end in %q; config:\n%s", err, tc.want, at, text)
-			}
+			wantAdaptError(t, ":8080 {\n\tbackend_jwt {\n\t\tissuer x {\n\t\t\tjwks_url http://127.0.0.1/j\n\t\t}\n\t\tgenerate {\n"+
+				indent(indent(indent(tc.body)))+"\n\t\t}\n\t}\n\treverse_proxy localhost:9090\n}\n", tc.line, tc.want)
 		})
+	}
+}
+
+// wantAdaptError checks that adapting text fails with a message that
+// contains want and names the line.
+func wantAdaptError(t *testing.T, text string, line int, want string) {
+	t.Helper()
+	_, err := adapt(text)
+	if err == nil {
+		t.Fatalf("adapted without error:\n%s", text)
+	}
+	at := fmt.Sprintf(", at Caddyfile:%d", line)
+	if !strings.Contains(err.Error(), want) || !strings.HasSuffix(err.Error(), at) {
+		t.Fatalf("error %q\nwant it to contain %q and end in %q; config:\n%s", err, want, at, text)
 	}
 }

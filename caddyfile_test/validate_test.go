@@ -21,21 +21,8 @@ const (
 // accessClaims are the worked example's access-token claims.
 var accessClaims = testkit.AccessClaims
 
-// with returns a copy of claims with changes applied (a nil value deletes).
-func with(claims map[string]any, changes map[string]any) map[string]any {
-	c := make(map[string]any, len(claims))
-	for k, v := range claims {
-		c[k] = v
-	}
-	for k, v := range changes {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	return c
-}
+// with returns a copy of claims with changes (a nil value deletes).
+var with = testkit.With
 
 func hdr(alg, kid string) map[string]any {
 	h := map[string]any{"alg": alg, "typ": "JWT"}

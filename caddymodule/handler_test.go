@@ -3,6 +3,10 @@ package caddymodule
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -11,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,23 +42,30 @@ func writePEM(t testing.TB, dir, name string, data []byte) string {
 	return path
 }
 
-// provisioned returns a handler with a certificate issuer, the PizzaShack
-// API and generation with an RS256 key file, provisioned outside a Caddy
-// config and cleaned up with the test.
+// provisioned returns a handler with a certificate issuer (the testkit RSA
+// and Ed25519 keys), the PizzaShack API and generation with an RS256 key
+// file, provisioned outside a Caddy config and cleaned up with the test.
 func provisioned(t testing.TB, onError string) *Handler {
+	return provisionedWith(t, "RS256", testkit.Keys().RSA2, onError)
+}
+
+// provisionedWith is provisioned with another generation algorithm and key.
+func provisionedWith(t testing.TB, alg string, signingKey crypto.Signer, onError string) *Handler {
 	t.Helper()
 	k := testkit.Keys()
 	dir := t.TempDir()
-	der, err := x509.MarshalPKCS8PrivateKey(k.RSA2)
+	der, err := x509.MarshalPKCS8PrivateKey(signingKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &Handler{
 		Issuers: []*IssuerConfig{{Issuer: testIssuer, Certificates: []string{
 			writePEM(t, dir, "issuer.pem", testkit.PublicKeyPEM(t, k.RSA)),
+			writePEM(t, dir, "issuer-ed.pem", testkit.PublicKeyPEM(t, k.Ed)),
 		}}},
 		API: &APIConfig{Name: "PizzaShackAPI", Version: "1.0.0", Context: "/pizzashack"},
 		Generate: &GenerateConfig{
+			Algorithm:  alg,
 			SigningKey: writePEM(t, dir, "signing.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 			OnError:    onError,
 		},
@@ -184,6 +196,53 @@ func BenchmarkRequestSetup(b *testing.B) {
 		r := base.WithContext(context.WithValue(base.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
 		if r == nil {
 			b.Fatal("no request")
+		}
+	}
+}
+
+// BenchmarkServeHTTPMiss is the all-miss path: every request a fresh EdDSA
+// access token, so each one is verified and gets a new ES256 backend JWT.
+// Compare with BenchmarkCryptoFloor, its signature work alone.
+func BenchmarkServeHTTPMiss(b *testing.B) {
+	h := provisionedWith(b, "ES256", testkit.Keys().P256, "")
+	tokens := make([]string, b.N)
+	n := time.Now().Unix()
+	for i := range tokens {
+		tokens[i] = testkit.Sign(b, "EdDSA", testkit.Keys().Ed, map[string]any{"alg": "EdDSA", "typ": "JWT"},
+			testkit.With(testkit.AccessClaims(testIssuer), map[string]any{"jti": strconv.Itoa(i), "iat": n, "nbf": n, "exp": n + 3600}))
+	}
+	base := request("x")
+	w := discard{h: http.Header{}}
+	next := caddyhttp.HandlerFunc(noop)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := base.WithContext(context.WithValue(base.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		r.Header["Authorization"] = []string{"Bearer " + tokens[i]}
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+		if r.Header.Get("X-JWT-Assertion") == "" {
+			b.Fatal("no backend JWT")
+		}
+	}
+}
+
+// BenchmarkCryptoFloor is the signature work of one all-miss request: an
+// Ed25519 verification and an ES256 signature.
+func BenchmarkCryptoFloor(b *testing.B) {
+	k := testkit.Keys()
+	msg := []byte(testkit.AccessToken(b, testIssuer, nil))
+	sig := ed25519.Sign(k.Ed, msg)
+	pub := k.Ed.Public().(ed25519.PublicKey)
+	digest := sha256.Sum256(msg)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if !ed25519.Verify(pub, msg, sig) {
+			b.Fatal("verify")
+		}
+		if _, err := ecdsa.SignASN1(rand.Reader, k.P256, digest[:]); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

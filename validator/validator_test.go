@@ -39,20 +39,7 @@ func TestValidateTokens(t *testing.T) {
 	pubPEM := testkit.PublicKeyPEM(t, k.RSA)
 
 	claims := claimsFor(testIssuer)
-	with := func(changes map[string]any) map[string]any {
-		c := make(map[string]any, len(claims))
-		for name, val := range claims {
-			c[name] = val
-		}
-		for name, val := range changes {
-			if val == nil {
-				delete(c, name)
-			} else {
-				c[name] = val
-			}
-		}
-		return c
-	}
+	with := func(changes map[string]any) map[string]any { return testkit.With(claims, changes) }
 	hdr := func(alg, kid string) map[string]any { return map[string]any{"alg": alg, "typ": "JWT", "kid": kid} }
 	certClaims := with(map[string]any{"iss": certIssuer, "aud": []string{"x", "gw"}})
 	n := time.Now().Unix()

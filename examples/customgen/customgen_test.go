@@ -25,15 +25,7 @@ func start(t *testing.T) (*testcaddy.Gateway, *testkit.Upstream) {
 	jwks := testkit.NewJWKSServer(t, testkit.JWK{KID: "rsa", Key: testkit.Keys().RSA})
 	up := testkit.NewUpstream(t)
 	g := testcaddy.New(t)
-	t.Setenv("SITE_ADDRESS", fmt.Sprintf("http://127.0.0.1:%d", g.Port))
-	t.Setenv("ISSUER", issuer)
-	t.Setenv("JWKS_URL", jwks.URL)
-	t.Setenv("UPSTREAM", up.Listener.Addr().String())
-	text, err := os.ReadFile("Caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.StartCaddyfile(g.Globals() + string(text))
+	g.StartExample(issuer, jwks.URL, up.Listener.Addr().String())
 	testkit.WaitFor(t, "the first JWKS fetch", func() bool { return jwks.Fetches.Load() > 0 })
 	return g, up
 }

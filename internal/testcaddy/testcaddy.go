@@ -321,3 +321,24 @@ func WriteFile(t testing.TB, name string, data []byte) string {
 func Indent(s string) string {
 	return "\t" + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n\t")
 }
+
+// StartExample runs the Caddyfile of the current folder (an example's),
+// filling its environment placeholders: SITE_ADDRESS (this gateway on
+// 127.0.0.1), ISSUER, JWKS_URL and UPSTREAM.
+func (g *Gateway) StartExample(issuer, jwksURL, upstream string) {
+	g.t.Helper()
+	env := map[string]string{
+		"SITE_ADDRESS": fmt.Sprintf("http://127.0.0.1:%d", g.Port),
+		"ISSUER":       issuer,
+		"JWKS_URL":     jwksURL,
+		"UPSTREAM":     upstream,
+	}
+	for name, value := range env {
+		g.t.Setenv(name, value)
+	}
+	text, err := os.ReadFile("Caddyfile")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.StartCaddyfile(g.Globals() + string(text))
+}

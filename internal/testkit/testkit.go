@@ -383,18 +383,26 @@ func AccessClaims(iss string) map[string]any {
 	}
 }
 
-// AccessToken is an RS256 access token with AccessClaims of iss, signed
-// with Keys().RSA under kid "rsa", changed by changes (a nil value deletes
-// a claim).
-func AccessToken(t testing.TB, iss string, changes map[string]any) string {
-	t.Helper()
-	claims := AccessClaims(iss)
+// With returns a copy of claims with changes applied; a nil value deletes
+// the claim.
+func With(claims, changes map[string]any) map[string]any {
+	c := make(map[string]any, len(claims)+len(changes))
+	for k, v := range claims {
+		c[k] = v
+	}
 	for k, v := range changes {
 		if v == nil {
-			delete(claims, k)
+			delete(c, k)
 		} else {
-			claims[k] = v
+			c[k] = v
 		}
 	}
-	return Sign(t, "RS256", Keys().RSA, map[string]any{"alg": "RS256", "typ": "JWT", "kid": "rsa"}, claims)
+	return c
+}
+
+// AccessToken is an RS256 access token with AccessClaims of iss, signed
+// with Keys().RSA under kid "rsa", changed by changes (see With).
+func AccessToken(t testing.TB, iss string, changes map[string]any) string {
+	t.Helper()
+	return Sign(t, "RS256", Keys().RSA, map[string]any{"alg": "RS256", "typ": "JWT", "kid": "rsa"}, With(AccessClaims(iss), changes))
 }
