@@ -9,7 +9,9 @@
 #
 # Environment: ACCESS_ALG (EdDSA or ES256, the access tokens' algorithm;
 # default EdDSA), WARMUP (seconds before each measured window; default 1),
-# CRYPTO_SECONDS (per measured crypto operation; default 2), BENCH_KEEP=1
+# CRYPTO_SECONDS (per measured crypto operation; default 2), BENCH_PROFILE=1
+# (a 5 s CPU profile of Caddy during cases 3 and 4, kept with BENCH_KEEP=1 as
+# caseN.cpu.pprof; needs curl), BENCH_KEEP=1
 # (keep the temporary folder: Caddyfiles, logs, JSON results).
 set -euo pipefail
 
@@ -135,9 +137,16 @@ EOF
 		caddy_pid=
 		return 1
 	fi
-	local rc=0
+	local rc=0 profiler=
+	if [[ ${BENCH_PROFILE:-} == 1 ]] && ((n >= 3)); then
+		# A CPU profile of Caddy in the middle of the load, from its admin API.
+		(sleep $((warmup + 1)) && curl -s -o "$results/case$n.cpu.pprof" \
+			"http://127.0.0.1:$admin/debug/pprof/profile?seconds=5") &
+		profiler=$!
+	fi
 	"$bin/loadgen" -addr "127.0.0.1:$port" -duration "${duration}s" -warmup "${warmup}s" \
 		-connections "$conns" -out "$results/case$n.json" "$@" || rc=$?
+	[[ -n $profiler ]] && wait "$profiler"
 	if ((n == 3)) && [[ -r /proc/$caddy_pid/status ]]; then
 		awk '/^VmRSS:/ {print $2}' "/proc/$caddy_pid/status" >"$results/rss_kib"
 	fi
@@ -156,8 +165,8 @@ fresh_tokens() {
 }
 
 failed=0
-echo "== case 1: reverse_proxy alone"
-run_case 1 "" -mode none || failed=1
+echo "== case 1: reverse_proxy alone, the same requests as case 2 (tokens in Authorization)"
+run_case 1 "" -mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" || failed=1
 echo "== case 2: backend_jwt, 1000 tokens cycling, RS256 generation"
 run_case 2 "$(backend_jwt_block RS256 "$keys/rsa2048.key")" \
 	-mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
