@@ -28,7 +28,7 @@ func parseObject(data []byte) (map[string]json.RawMessage, error) {
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
 		return nil, errors.New("not a JSON object")
 	}
-	members := make(map[string]json.RawMessage, 16)
+	members := make(map[string]json.RawMessage, 8)
 	if err := s.object(members); err != nil {
 		return nil, err
 	}
