@@ -226,6 +226,7 @@ func inputHasDuplicates(in *Input) bool {
 // data repeats (at any depth), or "".
 func duplicateName(data []byte) (string, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // numbers beyond float64 (1e1000) are valid JSON
 	type frame struct {
 		object bool
 		names  map[string]bool

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"math/big"
 	"slices"
 	"strconv"
@@ -309,6 +310,7 @@ func referenceObject(data []byte) (map[string]json.RawMessage, error) {
 		return nil, errors.New("invalid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // a number out of float64's range (1e700) is still JSON
 	type frame struct {
 		object bool
 		names  map[string]bool
@@ -318,8 +320,11 @@ func referenceObject(data []byte) (map[string]json.RawMessage, error) {
 	for {
 		start := dec.InputOffset()
 		tok, err := dec.Token()
+		if err == io.EOF {
+			break // encoding/json already accepted the whole input
+		}
 		if err != nil {
-			break // io.EOF: encoding/json already accepted the whole input
+			return nil, err
 		}
 		var top *frame
 		if len(stack) > 0 {
