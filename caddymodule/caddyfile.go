@@ -40,6 +40,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		clock_skew <duration>
 //		jwks_refresh <duration>
 //		jwks_min_refresh <duration>
+//		jwks_timeout <duration>
 //		max_token_size <size>
 //		validation_cache <entries>
 //		api <name> <version> [<context>]
@@ -91,6 +92,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = parseDuration(d, &h.JWKSRefresh)
 		case "jwks_min_refresh":
 			err = parseDuration(d, &h.JWKSMinRefresh)
+		case "jwks_timeout":
+			err = parseDuration(d, &h.JWKSTimeout)
 		case "max_token_size":
 			var arg string
 			if arg, err = singleArg(d); err == nil {

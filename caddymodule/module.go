@@ -59,6 +59,11 @@ type Handler struct {
 	// retried. Default: 30s.
 	JWKSMinRefresh caddy.Duration `json:"jwks_min_refresh,omitempty"`
 
+	// JWKSTimeout bounds one JWKS fetch, connection to last byte. A request
+	// waiting for a fetch caused by an unknown kid waits at most this long.
+	// Default: 10s.
+	JWKSTimeout caddy.Duration `json:"jwks_timeout,omitempty"`
+
 	// MaxTokenSize is the largest access token accepted, in bytes; larger
 	// ones are refused with 900901. Default: 65536.
 	MaxTokenSize int `json:"max_token_size,omitempty"`
@@ -288,6 +293,7 @@ func (h *Handler) validatorConfig() (validator.Config, error) {
 		ClockSkew:      time.Duration(h.ClockSkew),
 		JWKSRefresh:    time.Duration(h.JWKSRefresh),
 		JWKSMinRefresh: time.Duration(h.JWKSMinRefresh),
+		FetchTimeout:   time.Duration(h.JWKSTimeout),
 		MaxTokenSize:   h.MaxTokenSize,
 		CacheSize:      validator.DefaultCacheSize,
 		OnFetch:        h.logFetch,

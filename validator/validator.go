@@ -80,7 +80,10 @@ type Config struct {
 	// CacheSize is the number of validated tokens kept; 0 turns the cache off
 	// (use DefaultCacheSize for the default).
 	CacheSize int
-	// HTTPClient fetches JWKS; nil means a client with DefaultFetchTimeout.
+	// FetchTimeout bounds one JWKS fetch when HTTPClient is nil; 0 means
+	// DefaultFetchTimeout.
+	FetchTimeout time.Duration
+	// HTTPClient fetches JWKS; nil means a client with FetchTimeout.
 	HTTPClient *http.Client
 	// OnFetch, if set, is told the result of every JWKS fetch.
 	OnFetch func(FetchResult)
@@ -163,11 +166,14 @@ func withDefaults(cfg Config) Config {
 	if cfg.MaxTokenSize <= 0 {
 		cfg.MaxTokenSize = DefaultMaxTokenSize
 	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = DefaultFetchTimeout
+	}
 	if cfg.HTTPClient == nil {
 		// Its own transport, so its idle connections can be closed when
 		// the Validator's context ends without touching anyone else's.
 		cfg.HTTPClient = &http.Client{
-			Timeout:   DefaultFetchTimeout,
+			Timeout:   cfg.FetchTimeout,
 			Transport: http.DefaultTransport.(*http.Transport).Clone(),
 		}
 	}
