@@ -129,6 +129,10 @@ func TestBrokenGenerateConfigs(t *testing.T) {
 		{"bad on_error", "on_error retry", 7, `on_error "retry": want fail or continue`},
 		{"bad cache", "cache on", 7, `cache: want "cache off" or a block`},
 		{"bad eviction_factor", "cache {\n\teviction_factor 2\n}", 8, `eviction_factor "2"`},
+		{"key_rotation with signing_key", "signing_key " + rsa2048 + "\nkey_rotation 24h", 8, "key_rotation rotates the managed key"},
+		{"key_rotation with algorithm none", "key_rotation 24h\nalgorithm none", 7, "key_rotation rotates the managed key"},
+		{"key_rotation too short", "key_rotation 500ms", 7, "key_rotation 500ms: want at least 1s"},
+		{"key_rotation not a duration", "key_rotation daily", 7, `key_rotation "daily": want a duration`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

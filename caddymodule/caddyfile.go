@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -52,6 +53,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			dialect <prefix>
 //			algorithm RS256|SHA256withRSA|PS256|ES256|EdDSA|none|NONE
 //			signing_key <pem file>
+//			key_rotation <duration>          # the managed key only
 //			certificate <pem file>
 //			x5t wso2|rfc7515|off
 //			x5c
@@ -179,6 +181,7 @@ func (h *Handler) unmarshalGenerate(d *caddyfile.Dispenser) error {
 	gc := &GenerateConfig{}
 	var keyFile, certFile string
 	var where string // file:line of the signing_key, else of the certificate
+	var rotationAt string
 	var err error
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
@@ -232,6 +235,11 @@ func (h *Handler) unmarshalGenerate(d *caddyfile.Dispenser) error {
 			if gc.Encoding, err = singleArg(d); err == nil && gc.Encoding != "base64url" && gc.Encoding != "base64" {
 				return d.Errf("encoding %q: want base64url or base64", gc.Encoding)
 			}
+		case "key_rotation":
+			rotationAt = fmt.Sprintf("%s:%d", d.File(), d.Line())
+			if err = parseDuration(d, &gc.KeyRotation); err == nil && time.Duration(gc.KeyRotation) < minKeyRotation {
+				return d.Errf("key_rotation %s: want at least %s", time.Duration(gc.KeyRotation), minKeyRotation)
+			}
 		case "cache":
 			err = unmarshalCache(d, gc)
 		case "on_error":
@@ -255,8 +263,13 @@ func (h *Handler) unmarshalGenerate(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
-	// The key and the certificate can only be judged against the
-	// algorithm once the whole block is read.
+	// The key, the certificate and the rotation can only be judged
+	// against the algorithm once the whole block is read.
+	if rotationAt != "" {
+		if alg, _ := jwtgen.CanonicalAlgorithm(gc.Algorithm); gc.SigningKey != "" || alg == jwtgen.None {
+			return fmt.Errorf("generate: key_rotation rotates the managed key: it takes an algorithm that signs and no signing_key, at %s", rotationAt)
+		}
+	}
 	if err := checkGenerateKey(gc, keyFile, certFile); err != nil {
 		if where == "" {
 			return d.Errf("generate: %v", err)

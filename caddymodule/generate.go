@@ -11,7 +11,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -78,6 +80,12 @@ type GenerateConfig struct {
 	// (standard alphabet, no padding, as WSO2 API Manager does).
 	Encoding string `json:"encoding,omitempty"`
 
+	// KeyRotation makes a new managed key every period (it needs the
+	// managed key: no signing_key). The JWKS publishes each key before it
+	// signs (half a period ahead, at most an hour) and until every token
+	// it signed has expired. Default: 0, never.
+	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
+
 	// Cache keeps generated tokens per inbound token and API. On by default.
 	Cache *CacheConfig `json:"cache,omitempty"`
 
@@ -111,17 +119,31 @@ func (c *CacheConfig) enabled() bool { return c == nil || c.Enabled == nil || *c
 
 // generation is the provisioned generate block.
 type generation struct {
-	gen          *jwtgen.Generator
+	signing      atomic.Pointer[signingState]
 	cache        *jwtgen.TokenCache // nil when off
 	failOpen     bool               // on_error continue
-	jwks         []byte             // the public JWKS of the signing key alone
 	jwksMaxAge   string
 	minRemaining time.Duration // clock_skew: re-mint when less is left
 
-	base64Std bool             // encoding base64
-	publicKey jwtgen.PublicKey // the signing key's public half; Key nil for none
-	scope     string           // of retired keys: jwks_path and issuer
-	lifetime  time.Duration    // the longest a token lives
+	base64Std bool          // encoding base64
+	scope     string        // of retired keys: jwks_path and issuer
+	lifetime  time.Duration // the longest a token lives
+
+	config   jwtgen.Config // of the generator, but for the key
+	rotation *keyRotation  // nil without key_rotation
+}
+
+// signingState is the key that signs and the keys jwks_path publishes.
+// It changes only with a key rotation.
+type signingState struct {
+	gen *jwtgen.Generator
+	// published are the public keys, the signing one first; none for
+	// algorithm none. until is when each stops being needed: zero while it
+	// signs or has yet to.
+	published []jwtgen.PublicKey
+	until     []time.Time
+	jwks      []byte    // the JWKS of published
+	next      time.Time // when the next key of the rotation signs; zero: none
 }
 
 // provisionGeneration builds the generator, its key and its cache.
@@ -153,6 +175,7 @@ func (h *Handler) provisionGeneration(ctx caddy.Context, skew time.Duration) (*g
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
+	cfg.Algorithm = alg
 	switch gc.OnError {
 	case "", "fail", "continue":
 	default:
@@ -168,8 +191,16 @@ func (h *Handler) provisionGeneration(ctx caddy.Context, skew time.Duration) (*g
 			return nil, fmt.Errorf("generate: module %T is not a jwtgen.ClaimsGenerator", mod)
 		}
 	}
-	if cfg.Key, err = signingKey(ctx, alg, gc.SigningKey); err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
+	rotate := time.Duration(gc.KeyRotation)
+	switch {
+	case rotate == 0:
+		if cfg.Key, err = signingKey(ctx, alg, gc.SigningKey); err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
+		}
+	case rotate < minKeyRotation:
+		return nil, fmt.Errorf("generate: key_rotation %s: want at least %s", rotate, minKeyRotation)
+	case alg == jwtgen.None || gc.SigningKey != "":
+		return nil, errors.New("generate: key_rotation rotates the managed key: it takes an algorithm that signs and no signing_key")
 	}
 	if gc.Certificate != "" {
 		if gc.SigningKey == "" {
@@ -205,42 +236,120 @@ func (h *Handler) provisionGeneration(ctx caddy.Context, skew time.Duration) (*g
 	if cfg.Lifetime < time.Second {
 		return nil, fmt.Errorf("generate: expiry %s: want at least 1s", cfg.Lifetime)
 	}
-	if g.gen, err = jwtgen.New(cfg); err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	g.lifetime = g.gen.Lifetime()
+	g.lifetime = cfg.Lifetime.Truncate(time.Second)
 	g.scope = h.JWKSPath + "\x00" + cfg.Issuer
-	var current []jwtgen.PublicKey
-	if cfg.Key != nil {
-		g.publicKey = jwtgen.PublicKey{Key: cfg.Key.Public(), KeyID: g.gen.KeyID(), Algorithm: alg}
-		current = append(current, g.publicKey)
+	g.config = cfg
+	maxAge := jwksMaxAge
+	if rotate == 0 {
+		err = g.useKeys([]ringKeyState{{key: cfg.Key}}, time.Time{})
+	} else {
+		// The JWKS must not be cached for longer than a new key is
+		// published before it signs.
+		g.rotation = newKeyRotation(ctx.Storage(), alg, rotate, g.lifetime+skew)
+		maxAge = min(maxAge, g.rotation.lead/2)
+		err = g.syncRotation(ctx, time.Now())
 	}
-	if g.jwks, err = jwtgen.JWKS(current); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
-	g.jwksMaxAge = fmt.Sprintf("public, max-age=%d", int(jwksMaxAge.Seconds()))
+	g.jwksMaxAge = fmt.Sprintf("public, max-age=%d", int(maxAge.Seconds()))
 	return g, nil
+}
+
+// signer returns the signing state in use.
+func (g *generation) signer() *signingState { return g.signing.Load() }
+
+// useKeys makes keys (the signing one first) the signing state, keeping the
+// generator when the signing key has not changed.
+func (g *generation) useKeys(keys []ringKeyState, next time.Time) error {
+	st := &signingState{next: next}
+	for _, k := range keys {
+		if k.key == nil {
+			continue // algorithm none
+		}
+		kid, err := jwtgen.Thumbprint(k.key.Public())
+		if err != nil {
+			return err
+		}
+		st.published = append(st.published, jwtgen.PublicKey{Key: k.key.Public(), KeyID: kid, Algorithm: g.config.Algorithm})
+		st.until = append(st.until, k.until)
+	}
+	if old := g.signing.Load(); old != nil && len(st.published) > 0 && old.gen.KeyID() == st.published[0].KeyID {
+		st.gen = old.gen
+	} else {
+		cfg := g.config
+		cfg.Key = keys[0].key
+		gen, err := jwtgen.New(cfg)
+		if err != nil {
+			return err
+		}
+		st.gen = gen
+	}
+	jwks, err := jwtgen.JWKS(st.published)
+	if err != nil {
+		return err
+	}
+	st.jwks = jwks
+	g.signing.Store(st)
+	return nil
+}
+
+// syncRotation reads the key ring from storage (changing it when due) and
+// uses what it says at now. A ring that cannot be read leaves the last one
+// read in use.
+func (g *generation) syncRotation(ctx context.Context, now time.Time) error {
+	syncErr := g.rotation.sync(ctx, now)
+	keys, next, err := g.rotation.state(now)
+	if err != nil {
+		return errors.Join(syncErr, err)
+	}
+	return errors.Join(syncErr, g.useKeys(keys, next))
+}
+
+// rotate keeps the signing state in step with the key rotation until ctx
+// is done: it reads storage every poll, and wakes when the next key starts
+// signing.
+func (g *generation) rotate(ctx context.Context, warn func(error)) {
+	for {
+		wait := g.rotation.poll
+		if next := g.signer().next; !next.IsZero() {
+			wait = min(wait, max(time.Until(next), minRotationWait))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if err := g.syncRotation(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			warn(err)
+		}
+	}
 }
 
 // jwksBody is the JWKS at jwks_path: the signing key's public half, and
 // the keys of replaced configs whose tokens may still be valid.
 func (g *generation) jwksBody() ([]byte, error) {
-	retired := stillPublished(g.scope, g.publicKey.KeyID)
+	st := g.signer()
+	retired := stillPublished(g.scope, st.published)
 	if len(retired) == 0 {
-		return g.jwks, nil
+		return st.jwks, nil
 	}
-	keys := retired
-	if g.publicKey.Key != nil {
-		keys = append([]jwtgen.PublicKey{g.publicKey}, retired...)
-	}
-	return jwtgen.JWKS(keys)
+	return jwtgen.JWKS(append(slices.Clip(st.published), retired...))
 }
 
-// retire keeps the signing key published after this config is unloaded,
-// until every token it may have signed has expired.
+// retire keeps the keys that signed published after this config is
+// unloaded, until every token they may have signed has expired.
 func (g *generation) retire() {
-	if g.publicKey.Key != nil {
-		retire(g.scope, g.publicKey, g.lifetime+g.minRemaining)
+	st := g.signer()
+	for i, key := range st.published {
+		switch {
+		case i == 0:
+			retire(g.scope, key, time.Now().Add(g.lifetime+g.minRemaining))
+		case !st.until[i].IsZero():
+			retire(g.scope, key, st.until[i])
+		}
 	}
 }
 
@@ -253,9 +362,12 @@ func (g *generation) decodePart(part string) ([]byte, error) {
 }
 
 // run starts the generation's background work, bound to ctx.
-func (g *generation) run(ctx context.Context) {
+func (g *generation) run(ctx context.Context, warn func(error)) {
 	if g.cache != nil {
 		go g.cache.Run(ctx)
+	}
+	if g.rotation != nil {
+		go g.rotate(ctx, warn)
 	}
 }
 

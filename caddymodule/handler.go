@@ -239,7 +239,7 @@ func (h *Handler) backendJWT(tok *validator.Token) (jwt string, cached bool, err
 			}
 		}
 		started := time.Now()
-		jwt, exp, err := g.gen.Generate(in)
+		jwt, exp, err := g.signer().gen.Generate(in)
 		metrics.generation.Observe(time.Since(started).Seconds())
 		if err == nil {
 			h.logGenerated(tok, jwt)

@@ -124,7 +124,7 @@ func TestGenerationOnError(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h.generation.gen = gen
+			h.generation.signing.Store(&signingState{gen: gen})
 			core, logs := observer.New(zapcore.WarnLevel)
 			h.logger = zap.New(core)
 			h.warnings = h.logger

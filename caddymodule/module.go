@@ -226,7 +226,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.ctx = vctx
 	if h.generation != nil {
-		h.generation.run(vctx)
+		h.generation.run(vctx, h.warnRotation)
 	}
 	if h.claims != nil {
 		go h.claims.cache.Run(vctx)
@@ -403,3 +403,11 @@ var (
 	_ caddy.Validator             = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// warnRotation logs a failed key rotation step as a (sampled) warning: the
+// keys last read keep signing and being published.
+func (h *Handler) warnRotation(err error) {
+	if c := h.warnings.Check(zapcore.WarnLevel, "signing key rotation failed"); c != nil {
+		c.Write(zap.Error(err))
+	}
+}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -22,9 +23,9 @@ type retiredKey struct {
 	until time.Time
 }
 
-// retire records that key stops signing now, for tokens that live at most
-// lifetime.
-func retire(scope string, key jwtgen.PublicKey, lifetime time.Duration) {
+// retire records that key stops being used now, and that no token it
+// signed is valid after until.
+func retire(scope string, key jwtgen.PublicKey, until time.Time) {
 	now := time.Now()
 	retiredKeys.Lock()
 	defer retiredKeys.Unlock()
@@ -34,18 +35,18 @@ func retire(scope string, key jwtgen.PublicKey, lifetime time.Duration) {
 			keep = append(keep, rk)
 		}
 	}
-	retiredKeys.byScope[scope] = append(keep, retiredKey{key: key, until: now.Add(lifetime)})
+	retiredKeys.byScope[scope] = append(keep, retiredKey{key: key, until: until})
 }
 
 // stillPublished returns the retired keys of scope whose tokens may still
-// be valid, leaving out current.
-func stillPublished(scope, current string) []jwtgen.PublicKey {
+// be valid, leaving out those in current.
+func stillPublished(scope string, current []jwtgen.PublicKey) []jwtgen.PublicKey {
 	now := time.Now()
 	retiredKeys.Lock()
 	defer retiredKeys.Unlock()
 	var keys []jwtgen.PublicKey
 	for _, rk := range retiredKeys.byScope[scope] {
-		if rk.until.After(now) && rk.key.KeyID != current {
+		if rk.until.After(now) && !slices.ContainsFunc(current, func(k jwtgen.PublicKey) bool { return k.KeyID == rk.key.KeyID }) {
 			keys = append(keys, rk.key)
 		}
 	}
