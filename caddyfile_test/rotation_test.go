@@ -1,8 +1,11 @@
 package caddyfile_test
 
 import (
+	"crypto"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,6 +54,19 @@ func TestManagedKeyRotation(t *testing.T) {
 
 	first, second := newGateway(t), newGateway(t)
 	second.Storage = first.Storage
+	// The managed key in use before rotation was turned on signs first.
+	managed := mustP256(t)
+	der, err := x509.MarshalPKCS8PrivateKey(managed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(first.Storage, "backend_jwt", "signing_keys")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "es256.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	second.StartChild(site)
 	first.Start(site)
 	instances := []*gateway{first, second}
@@ -117,12 +133,15 @@ func TestManagedKeyRotation(t *testing.T) {
 		}
 		if firstKid == "" {
 			firstKid = kidsSigned[0][0]
+			if want := thumbprint(t, managed.Public()); firstKid != want {
+				t.Fatalf("the first key to sign is %s, want the managed key in use, %s", firstKid, want)
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 
 	// The ring in storage is what both instances read.
-	data, err := os.ReadFile(filepath.Join(first.Storage, "backend_jwt", "signing_keys", "es256.rotation.json"))
+	data, err := os.ReadFile(filepath.Join(dir, "es256.rotation.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +159,20 @@ func TestManagedKeyRotation(t *testing.T) {
 			t.Fatal("a private key was logged")
 		}
 	}
+}
+
+// thumbprint is the RFC 7638 kid of a public key.
+func thumbprint(t *testing.T, pub crypto.PublicKey) string {
+	t.Helper()
+	key, err := jwk.FromRaw(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := key.Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sum)
 }
 
 // signedToken is what a backend JWT says of its key and lifetime.

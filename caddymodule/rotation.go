@@ -115,6 +115,11 @@ func (r *keyRotation) sync(ctx context.Context, now time.Time) error {
 		}
 	}
 	r.ring = ring
+	for pemKey := range r.parsed {
+		if !slices.ContainsFunc(ring, func(k ringKey) bool { return k.PEM == pemKey }) {
+			delete(r.parsed, pemKey)
+		}
+	}
 	return nil
 }
 
@@ -129,16 +134,17 @@ func (r *keyRotation) update(ctx context.Context, now time.Time) ([]ringKey, err
 	if err != nil {
 		return nil, err
 	}
+	seeded := false
 	if len(ring) == 0 {
 		// The first rotation starts from the managed key in use, if any.
 		if data, err := r.storage.Load(ctx, managedKeyName(r.alg)); err == nil {
-			ring = []ringKey{{SignsFrom: now, PEM: string(data)}}
+			ring, seeded = []ringKey{{SignsFrom: now, PEM: string(data)}}, true
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("loading the managed key: %w", err)
 		}
 	}
 	kept, nextFrom, changed := r.plan(ring, now)
-	if !changed {
+	if !changed && !seeded {
 		return ring, nil
 	}
 	if !nextFrom.IsZero() {
