@@ -71,6 +71,8 @@ var fuzzSeedBlocks = []string{
 	"backend_jwt {\n\tissuer `a b` {\n\t\tjwks_url <<EOF\n\t\tu\n\t\tEOF\n\t}\n\tmax_token_size 2GiB\n}",
 	"backend_jwt {\n\tissuer {\n\t}\n\tgenerate {\n\t\tgenerator\n\t}\n\tclaims nosuchmodule\n}",
 	"backend_jwt {\n\tissuer a { jwks_url u }\n\tgenerate { cache { capacity 0 eviction_factor NaN } }\n}",
+	"backend_jwt {\n\tissuer a {\n\t\tjwks_url u\n\t}\n\tjwks_timeout 3s\n\tgenerate {\n\t\talgorithm EdDSA\n\t\tkey_rotation 24h\n\t}\n}",
+	"backend_jwt {\n\tissuer a {\n\t\tjwks_url u\n\t}\n\tgenerate {\n\t\tkey_rotation 1s\n\t\tsigning_key ../caddyfile_test/testdata/backend.key\n\t}\n}",
 	"backend_jwt",
 	"",
 	"backend_jwt {\n\t{\n}\n}",
