@@ -7,6 +7,9 @@
 //	benchutil tokens -results D -case 3|4 -seconds S
 //	                                           how many fresh tokens to mint
 //	benchutil report -results D                print the results table
+//	benchutil soak -pid P -admin U -load-result F [flags] -- LOADGEN ARGS...
+//	                                           run the load, sample Caddy's
+//	                                           memory, judge it (bench/soak.sh)
 package main
 
 import (
@@ -24,14 +27,15 @@ func main() {
 
 func mainErr(args []string) error {
 	if len(args) == 0 {
-		return errors.New("want a command: keys, ports, wait, tokens or report")
+		return errors.New("want a command: keys, ports, wait, tokens, report or soak")
 	}
 	cmds := map[string]func([]string) error{
 		"keys": keysCmd, "ports": portsCmd, "wait": waitCmd, "tokens": tokensCmd, "report": reportCmd,
+		"soak": soakCmd,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
-		return fmt.Errorf("unknown command %q: want keys, ports, wait, tokens or report", args[0])
+		return fmt.Errorf("unknown command %q: want keys, ports, wait, tokens, report or soak", args[0])
 	}
 	if err := cmd(args[1:]); err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)

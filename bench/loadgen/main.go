@@ -5,8 +5,10 @@
 //
 // Modes: none sends no token; cycle sends -tokens distinct access tokens
 // round and round (warm-up lasts at least one round, so the window sees
-// cache hits only); fresh sends every request a token never sent before
-// (-tokens of them minted before the run, more on the spot if needed).
+// cache hits only); rotate sends them round and round too, with the window
+// starting after -warmup alone (bench/soak.sh: more tokens than the caches
+// hold); fresh sends every request a token never sent before (-tokens of
+// them minted before the run, more on the spot if needed).
 package main
 
 import (
@@ -31,13 +33,13 @@ func main() {
 
 func mainErr() error {
 	addr := flag.String("addr", "", "host:port of the server (required)")
-	mode := flag.String("mode", "none", "none, cycle or fresh")
+	mode := flag.String("mode", "none", "none, cycle, rotate or fresh")
 	conns := flag.Int("connections", 32, "keep-alive connections")
 	duration := flag.Duration("duration", 10*time.Second, "measured window")
 	warmup := flag.Duration("warmup", time.Second, "warm-up before the window")
 	timeout := flag.Duration("timeout", 10*time.Second, "per-request timeout")
 	keyFile := flag.String("issuer-key", "", "issuer private key (cycle, fresh)")
-	tokens := flag.Int("tokens", 1000, "distinct tokens (cycle) or tokens minted ahead (fresh)")
+	tokens := flag.Int("tokens", 1000, "distinct tokens (cycle, rotate) or tokens minted ahead (fresh)")
 	expectJWT := flag.Bool("expect-jwt", false, "count an answer whose upstream saw no backend JWT as an error")
 	out := flag.String("out", "", "write the result as JSON here")
 	flag.Parse()
@@ -88,8 +90,8 @@ func newSource(mode, keyFile string, n int, res *benchkit.LoadResult) (source, e
 	if mode == "none" {
 		return noTokens{}, nil
 	}
-	if mode != "cycle" && mode != "fresh" {
-		return nil, fmt.Errorf("-mode %q: want none, cycle or fresh", mode)
+	if mode != "cycle" && mode != "rotate" && mode != "fresh" {
+		return nil, fmt.Errorf("-mode %q: want none, cycle, rotate or fresh", mode)
 	}
 	if keyFile == "" {
 		return nil, fmt.Errorf("-mode %s needs -issuer-key", mode)
@@ -109,8 +111,11 @@ func newSource(mode, keyFile string, n int, res *benchkit.LoadResult) (source, e
 	}
 	res.AccessAlg, res.Tokens, res.MintSeconds = m.Alg(), n, time.Since(began).Seconds()
 	fmt.Printf("loadgen: minted %d %s access tokens in %.2fs\n", n, m.Alg(), res.MintSeconds)
-	if mode == "cycle" {
+	switch mode {
+	case "cycle":
 		return &cycling{tokens: tokens}, nil
+	case "rotate":
+		return &rotating{cycling{tokens: tokens}}, nil
 	}
 	return &fresh{tokens: tokens, minter: m}, nil
 }

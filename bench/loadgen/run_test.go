@@ -64,3 +64,18 @@ func TestRunCountsErrors(t *testing.T) {
 		t.Errorf("without tokens: %d requests, errors %v", tl.requests, tl.errors)
 	}
 }
+
+func TestRotateStartsTheWindowWithoutARound(t *testing.T) {
+	tokens := make([]string, 100_000) // more than a short run can send
+	for i := range tokens {
+		tokens[i] = "tok"
+	}
+	src := &rotating{cycling{tokens: tokens}}
+	tl := quickRun(t, server(t, http.StatusOK), src)
+	if tl.requests == 0 || len(tl.errors) != 0 {
+		t.Fatalf("%d requests, errors %v (first: %s)", tl.requests, tl.errors, tl.first)
+	}
+	if sent := src.n.Load(); sent >= uint64(len(tokens)) {
+		t.Fatalf("sent %d tokens: a whole round", sent)
+	}
+}

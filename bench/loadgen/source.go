@@ -36,6 +36,13 @@ func (s *cycling) next() (string, error) {
 
 func (s *cycling) warm() bool { return s.n.Load() >= uint64(len(s.tokens)) }
 
+// rotating sends a fixed set of tokens round and round like cycling, but
+// does not wait for a round before the window: the soak sends more tokens
+// than the caches hold, so every request is meant to miss and evict.
+type rotating struct{ cycling }
+
+func (s *rotating) warm() bool { return true }
+
 // fresh sends every token once: the minted ones first, then tokens minted
 // on the spot if the run outlasts them (counted in live, since that minting
 // competes with Caddy for the cores).
