@@ -90,11 +90,11 @@ func (c *TokenCache) Get(key string, now time.Time, minRemaining time.Duration, 
 		return tok, true, nil
 	}
 	fresh := func(exp time.Time) bool { return exp.Sub(now) >= minRemaining }
-	tok, hit, err := c.c.GetOrLoad(key, fresh, mint)
+	tok, err := c.c.Load(key, fresh, mint)
 	if err != nil {
 		return "", false, fmt.Errorf("mint backend JWT: %w", err)
 	}
-	return tok, hit, nil
+	return tok, false, nil
 }
 
 // Delete removes the token under key.

@@ -290,8 +290,82 @@ func FuzzParseObject(f *testing.F) {
 			if g, ok := got[name]; !ok || !bytes.Equal(g, raw) {
 				t.Fatalf("member %q = %q (present %v), encoding/json reads %q", name, g, ok, raw)
 			}
+			var s string
+			if json.Unmarshal(raw, &s) != nil {
+				continue
+			}
+			if g, ok := jsonString(raw); !ok || g != s {
+				t.Fatalf("string member %q reads %q (ok %v), encoding/json reads %q", name, g, ok, s)
+			}
 		}
 	})
+}
+
+// FuzzMatchSubscription compares matchSubscription with encoding/json
+// decoding the claim into []Subscription, on every claim the strict reader
+// accepts. The one difference is intended: member names must be written
+// exactly as the JSON tags (encoding/json also takes them in any case), so
+// the reference matches names exactly too.
+func FuzzMatchSubscription(f *testing.F) {
+	for _, s := range []string{
+		`[{"name":"PizzaShackAPI","version":"1.0.0","subscriptionTier":"Gold"}]`,
+		`[{"name":"PizzaShackAPI","version":"*"},{"name":"PizzaShackAPI","version":"1.0.0"}]`,
+		`[null,{"n\u0061me":"Pizza\u0053hackAPI","version":"1.0.0","publisher":null,"x":[{}]}]`,
+		`[{"name":"PizzaShackAPI","version":"1.0.0"},1]`, `[{"name":1}]`, `[[]]`, `[]`, `null`, `{}`, `"x"`,
+		`[{"Name":"PizzaShackAPI","version":"1.0.0"}]`, `[{"context":"\ud83d\ude00","subscriberTenantDomain":"\n"}]`,
+	} {
+		f.Add([]byte(s), "PizzaShackAPI", "1.0.0")
+	}
+	f.Add([]byte(`[{}]`), "", "")
+	f.Fuzz(func(t *testing.T, claim []byte, name, version string) {
+		if _, err := parseObject(append(append([]byte(`{"s":`), claim...), '}')); err != nil {
+			return // the strict reader refuses the claim, so no Token holds it
+		}
+		api := &API{Name: name, Version: version}
+		got, want := matchSubscription(claim, api), referenceSubscription(claim, api)
+		switch {
+		case got == nil && want == nil:
+		case got == nil || want == nil || *got != *want:
+			t.Fatalf("matchSubscription %+v, encoding/json %+v, claim %q", got, want, claim)
+		}
+	})
+}
+
+// referenceSubscription is what matchSubscription must return, built on
+// encoding/json with member names matched exactly.
+func referenceSubscription(claim json.RawMessage, api *API) *Subscription {
+	if len(bytes.TrimSpace(claim)) == 0 {
+		return nil
+	}
+	var entries []json.RawMessage
+	if json.Unmarshal(claim, &entries) != nil {
+		return nil
+	}
+	subs := make([]Subscription, len(entries))
+	for i, entry := range entries {
+		if string(entry) == "null" {
+			continue
+		}
+		var members map[string]json.RawMessage
+		if json.Unmarshal(entry, &members) != nil || members == nil {
+			return nil
+		}
+		s := &subs[i]
+		for name, field := range map[string]*string{
+			"name": &s.Name, "version": &s.Version, "context": &s.Context, "publisher": &s.Publisher,
+			"subscriptionTier": &s.SubscriptionTier, "subscriberTenantDomain": &s.SubscriberTenantDomain,
+		} {
+			if raw, ok := members[name]; ok && json.Unmarshal(raw, field) != nil {
+				return nil
+			}
+		}
+	}
+	for i := range subs {
+		if subs[i].Name == api.Name && (subs[i].Version == api.Version || subs[i].Version == "*") {
+			return &subs[i]
+		}
+	}
+	return nil
 }
 
 // referenceObject is what parseObject must do, built on encoding/json:

@@ -40,6 +40,7 @@ type jwksSource struct {
 	refresh    time.Duration
 	minRefresh time.Duration
 	observe    func(FetchResult)
+	shared     *KeySets // the last good sets across Validators; may be nil
 
 	set atomic.Pointer[keySet] // nil until the first successful fetch
 
@@ -114,6 +115,7 @@ func (s *jwksSource) fetch(ctx context.Context, forced bool) error {
 		set.byKID[k.kid] = append(set.byKID[k.kid], k)
 	}
 	s.set.Store(set)
+	s.shared.store(s.issuer, s.url, set)
 	return nil
 }
 
@@ -168,4 +170,34 @@ func (s *jwksSource) lookup(ctx context.Context, kid string) ([]publicKey, error
 		return nil, fmt.Errorf("%w: no JWKS fetched yet from %s", ErrKeysUnavailable, s.url)
 	}
 	return nil, invalidf("unknown kid %.64q", kid)
+}
+
+// KeySets keeps the last good key set of every issuer's JWKS, by issuer
+// and URL, so that a Validator built for a new config (a reload) starts
+// with the keys its predecessor fetched instead of with none: during a
+// JWKS outage the last good keys keep serving across reloads. It is safe
+// for concurrent use; share one across the Validators of a process.
+type KeySets struct {
+	m sync.Map // keySetKey -> *keySet
+}
+
+// NewKeySets returns an empty store.
+func NewKeySets() *KeySets { return &KeySets{} }
+
+type keySetKey struct{ issuer, url string }
+
+func (k *KeySets) load(issuer, url string) *keySet {
+	if k == nil {
+		return nil
+	}
+	if v, ok := k.m.Load(keySetKey{issuer, url}); ok {
+		return v.(*keySet)
+	}
+	return nil
+}
+
+func (k *KeySets) store(issuer, url string, set *keySet) {
+	if k != nil {
+		k.m.Store(keySetKey{issuer, url}, set)
+	}
 }

@@ -1,10 +1,11 @@
 package validator
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -20,29 +21,112 @@ const maxJSONDepth = 32
 // maxJSONDepth. encoding/json accepts all of these silently, which would let
 // two parsers of one token disagree on what it says.
 func parseObject(data []byte) (map[string]json.RawMessage, error) {
-	if !utf8.Valid(data) {
-		return nil, errors.New("not valid UTF-8")
-	}
-	s := scanner{data: data}
-	s.skipSpace()
-	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
-		return nil, errors.New("not a JSON object")
-	}
-	members := make(map[string]json.RawMessage, 8)
-	if err := s.object(members); err != nil {
+	// Members are collected first so that the map is made at its size:
+	// making it is most of the cost of reading a token.
+	var small [24]rawMember
+	list := small[:0]
+	err := walkObject(data, func(name, value []byte) {
+		list = append(list, rawMember{name, value})
+	})
+	if err != nil {
 		return nil, err
 	}
-	s.skipSpace()
-	if s.pos != len(s.data) {
-		return nil, s.errorf("data after the object")
+	members := make(map[string]json.RawMessage, len(list))
+	for _, m := range list {
+		members[memberName(m.name)] = m.value
 	}
 	return members, nil
 }
 
+// rawMember is a member of a JSON object as walkObject reports it.
+type rawMember struct {
+	name, value []byte
+}
+
+// memberName returns name as a string, without allocating one for the
+// names access tokens usually have.
+func memberName(name []byte) string {
+	switch string(name) {
+	case "iss":
+		return "iss"
+	case "sub":
+		return "sub"
+	case "aud":
+		return "aud"
+	case "exp":
+		return "exp"
+	case "nbf":
+		return "nbf"
+	case "iat":
+		return "iat"
+	case "jti":
+		return "jti"
+	case "azp":
+		return "azp"
+	case "scope":
+		return "scope"
+	case "client_id":
+		return "client_id"
+	case "auth_time":
+		return "auth_time"
+	case "keytype":
+		return "keytype"
+	case "application":
+		return "application"
+	case "subscribedAPIs":
+		return "subscribedAPIs"
+	case "tierInfo":
+		return "tierInfo"
+	case "backendJwt":
+		return "backendJwt"
+	case "consumerKey":
+		return "consumerKey"
+	case "token_type":
+		return "token_type"
+	case "realm":
+		return "realm"
+	case "organizations":
+		return "organizations"
+	}
+	return string(name)
+}
+
+// walkObject reads data as one JSON object, as strictly as parseObject,
+// and calls member with the unescaped name and the raw value of each of its
+// members, in order. The name is a slice of data or, when it holds an
+// escape, of a buffer of the walk's own; the value is a slice of data. Both
+// are capped, so appending to them cannot overwrite anything, and neither
+// is changed afterwards. When it returns an error, member may have been
+// called for some members: everything it was told must then be discarded.
+func walkObject(data []byte, member func(name, value []byte)) error {
+	if !utf8.Valid(data) {
+		return errors.New("not valid UTF-8")
+	}
+	s := scanner{data: data}
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
+		return errors.New("not a JSON object")
+	}
+	if err := s.object(member); err != nil {
+		return err
+	}
+	s.skipSpace()
+	if s.pos != len(s.data) {
+		return s.errorf("data after the object")
+	}
+	return nil
+}
+
+// smallObject is the number of member names up to which duplicates are
+// looked for pair by pair; larger objects have their names sorted.
+const smallObject = 8
+
+// scanner is the strict reader's state.
 type scanner struct {
-	data  []byte
-	pos   int
-	depth int
+	data      []byte
+	pos       int
+	depth     int
+	unescaped []byte // where escaped member names are unescaped
 }
 
 func (s *scanner) errorf(format string, args ...any) error {
@@ -70,48 +154,66 @@ func (s *scanner) expect(c byte) error {
 	return nil
 }
 
+// value reads the value at s.pos, white space before it skipped.
 func (s *scanner) value() error {
 	s.skipSpace()
 	if s.pos >= len(s.data) {
 		return s.errorf("unexpected end")
 	}
-	switch c := s.data[s.pos]; {
-	case c == '{':
+	switch c := s.data[s.pos]; c {
+	case '{':
 		return s.object(nil)
-	case c == '[':
+	case '[':
 		return s.array()
-	case c == '"':
-		_, err := s.str(false)
+	case '"':
+		_, _, err := s.str()
 		return err
-	case c == '-' || (c >= '0' && c <= '9'):
-		return s.number()
+	case 't':
+		return s.literal("true")
+	case 'f':
+		return s.literal("false")
+	case 'n':
+		return s.literal("null")
 	default:
-		for _, lit := range [...]string{"true", "false", "null"} {
-			if len(s.data)-s.pos >= len(lit) && string(s.data[s.pos:s.pos+len(lit)]) == lit {
-				s.pos += len(lit)
-				return nil
-			}
+		if c == '-' || (c >= '0' && c <= '9') {
+			return s.number()
 		}
 		return s.errorf("unexpected character %q", c)
 	}
 }
 
-// object reads an object at s.pos. When top is not nil the members are
-// stored in it; nested objects only have their names checked.
-func (s *scanner) object(top map[string]json.RawMessage) error {
+func (s *scanner) literal(lit string) error {
+	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
+		return s.errorf("unexpected character %q", s.data[s.pos])
+	}
+	s.pos += len(lit)
+	return nil
+}
+
+// enter and leave count the nesting of objects and arrays.
+func (s *scanner) enter() error {
 	s.depth++
 	if s.depth > maxJSONDepth {
 		return s.errorf("nested deeper than %d", maxJSONDepth)
 	}
-	defer func() { s.depth-- }()
-	s.pos++ // '{'
-	var seen map[string]struct{}
-	if top == nil {
-		seen = make(map[string]struct{})
+	return nil
+}
+
+func (s *scanner) leave() { s.depth-- }
+
+// object reads an object at s.pos. When member is not nil it is called
+// with each member; nested objects only have their names checked.
+func (s *scanner) object(member func(name, value []byte)) error {
+	if err := s.enter(); err != nil {
+		return err
 	}
+	var small [2 * smallObject][]byte // most objects' names stay on the stack
+	names := small[:0]
+	s.pos++ // '{'
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
 		s.pos++
+		s.leave()
 		return nil
 	}
 	for {
@@ -119,20 +221,11 @@ func (s *scanner) object(top map[string]json.RawMessage) error {
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
 			return s.errorf("expected a member name")
 		}
-		name, err := s.str(true)
+		name, err := s.name()
 		if err != nil {
 			return err
 		}
-		if top != nil {
-			if _, dup := top[name]; dup {
-				return s.errorf("duplicate member %.64q", name)
-			}
-		} else {
-			if _, dup := seen[name]; dup {
-				return s.errorf("duplicate member %.64q", name)
-			}
-			seen[name] = struct{}{}
-		}
+		names = append(names, name)
 		if err := s.expect(':'); err != nil {
 			return err
 		}
@@ -141,8 +234,8 @@ func (s *scanner) object(top map[string]json.RawMessage) error {
 		if err := s.value(); err != nil {
 			return err
 		}
-		if top != nil {
-			top[name] = json.RawMessage(s.data[start:s.pos])
+		if member != nil {
+			member(name, s.data[start:s.pos:s.pos])
 		}
 		s.skipSpace()
 		if s.pos >= len(s.data) {
@@ -153,6 +246,10 @@ func (s *scanner) object(top map[string]json.RawMessage) error {
 			s.pos++
 		case '}':
 			s.pos++
+			if i, ok := duplicateName(names); ok {
+				return s.errorf("duplicate member %.64q", names[i])
+			}
+			s.leave()
 			return nil
 		default:
 			return s.errorf("expected ',' or '}'")
@@ -160,16 +257,52 @@ func (s *scanner) object(top map[string]json.RawMessage) error {
 	}
 }
 
-func (s *scanner) array() error {
-	s.depth++
-	if s.depth > maxJSONDepth {
-		return s.errorf("nested deeper than %d", maxJSONDepth)
+// name reads a member name and returns it unescaped: a slice of the input
+// when it has no escape, else of s.unescaped.
+func (s *scanner) name() ([]byte, error) {
+	body, escaped, err := s.str()
+	if err != nil || !escaped {
+		return body, err
 	}
-	defer func() { s.depth-- }()
+	start := len(s.unescaped)
+	var ok bool
+	if s.unescaped, ok = appendUnescaped(s.unescaped, body); !ok {
+		return nil, s.errorf("bad escape")
+	}
+	return s.unescaped[start:len(s.unescaped):len(s.unescaped)], nil
+}
+
+// duplicateName returns the index of a name that names holds twice, if
+// there is one. It may reorder names.
+func duplicateName(names [][]byte) (int, bool) {
+	if len(names) <= smallObject {
+		for i := 1; i < len(names); i++ {
+			for _, prev := range names[:i] {
+				if bytes.Equal(names[i], prev) {
+					return i, true
+				}
+			}
+		}
+		return 0, false
+	}
+	slices.SortFunc(names, bytes.Compare)
+	for i := 1; i < len(names); i++ {
+		if bytes.Equal(names[i-1], names[i]) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func (s *scanner) array() error {
+	if err := s.enter(); err != nil {
+		return err
+	}
 	s.pos++ // '['
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == ']' {
 		s.pos++
+		s.leave()
 		return nil
 	}
 	for {
@@ -185,6 +318,7 @@ func (s *scanner) array() error {
 			s.pos++
 		case ']':
 			s.pos++
+			s.leave()
 			return nil
 		default:
 			return s.errorf("expected ',' or ']'")
@@ -192,92 +326,153 @@ func (s *scanner) array() error {
 	}
 }
 
-// str reads a string at s.pos. With decode it returns the unescaped value;
-// otherwise it only checks the string.
-func (s *scanner) str(decode bool) (string, error) {
+// str reads the string at s.pos and returns its body as written (without
+// the quotes) and whether it holds an escape.
+func (s *scanner) str() (body []byte, escaped bool, err error) {
 	s.pos++ // opening quote
 	start := s.pos
-	escaped := false
 	for s.pos < len(s.data) {
 		c := s.data[s.pos]
 		switch {
-		case c == '"':
-			raw := s.data[start:s.pos]
+		case c >= 0x20 && c != '"' && c != '\\':
 			s.pos++
-			if !decode {
-				return "", nil
-			}
-			if !escaped {
-				return string(raw), nil
-			}
-			return unescape(raw), nil
+		case c == '"':
+			body = s.data[start:s.pos:s.pos]
+			s.pos++
+			return body, escaped, nil
 		case c == '\\':
 			escaped = true
 			if err := s.escape(); err != nil {
-				return "", err
+				return nil, false, err
 			}
-		case c < 0x20:
-			return "", s.errorf("control character in string")
 		default:
-			s.pos++
+			return nil, false, s.errorf("control character in string")
 		}
 	}
-	return "", s.errorf("unterminated string")
+	return nil, false, s.errorf("unterminated string")
 }
 
 // escape checks the escape sequence at s.pos and moves past it.
 func (s *scanner) escape() error {
-	if s.pos+1 >= len(s.data) {
+	n, ok := escapeLen(s.data[s.pos:])
+	switch {
+	case ok:
+	case s.pos+1 >= len(s.data):
 		return s.errorf("unterminated escape")
-	}
-	switch s.data[s.pos+1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		s.pos += 2
-		return nil
-	case 'u':
-		r, ok := hex4(s.data, s.pos+2)
-		if !ok {
-			return s.errorf("bad \\u escape")
-		}
-		s.pos += 6
-		if utf16.IsSurrogate(r) {
-			// Only a high surrogate followed by a low one makes a character.
-			if r >= 0xDC00 || s.pos+1 >= len(s.data) || s.data[s.pos] != '\\' || s.data[s.pos+1] != 'u' {
-				return s.errorf("lone surrogate escape")
-			}
-			r2, ok := hex4(s.data, s.pos+2)
-			if !ok || r2 < 0xDC00 || r2 > 0xDFFF {
-				return s.errorf("lone surrogate escape")
-			}
-			s.pos += 6
-		}
-		return nil
-	default:
+	case s.data[s.pos+1] != 'u':
 		return s.errorf("bad escape")
+	default:
+		if _, isHex := hex4(s.data, s.pos+2); isHex {
+			return s.errorf("lone surrogate escape")
+		}
+		return s.errorf("bad \\u escape")
 	}
+	s.pos += n
+	return nil
 }
 
+// escapeLen returns the length of the escape sequence that b starts with
+// (b[0] is the backslash) and whether it is one RFC 8259 allows that does
+// not stand for a lone UTF-16 surrogate: a \u escape of a high surrogate
+// must be followed at once by one of a low surrogate, and the two count as
+// one sequence.
+func escapeLen(b []byte) (int, bool) {
+	if len(b) < 2 {
+		return 0, false
+	}
+	switch b[1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2, true
+	case 'u':
+		r, ok := hex4(b, 2)
+		if !ok {
+			return 0, false
+		}
+		if !utf16.IsSurrogate(r) {
+			return 6, true
+		}
+		if r >= 0xDC00 || len(b) < 12 || b[6] != '\\' || b[7] != 'u' {
+			return 0, false
+		}
+		if r2, ok := hex4(b, 8); !ok || r2 < 0xDC00 || r2 > 0xDFFF {
+			return 0, false
+		}
+		return 12, true
+	}
+	return 0, false
+}
+
+// hex4 reads the four hex digits at b[at:].
 func hex4(b []byte, at int) (rune, bool) {
 	if at+4 > len(b) {
 		return 0, false
 	}
-	v, err := strconv.ParseUint(string(b[at:at+4]), 16, 32)
-	if err != nil {
-		return 0, false
+	var r rune
+	for _, c := range b[at : at+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
 	}
-	return rune(v), true
+	return r, true
 }
 
-// unescape decodes a string body already checked by scanner.str.
-func unescape(raw []byte) string {
-	quoted := make([]byte, 0, len(raw)+2)
-	quoted = append(quoted, '"')
-	quoted = append(quoted, raw...)
-	quoted = append(quoted, '"')
-	var out string
-	// The body was checked, so this cannot fail.
-	_ = json.Unmarshal(quoted, &out)
-	return out
+// appendUnescaped appends the value of a JSON string body (without its
+// quotes) to dst. It reports false, having appended part of it, when body
+// holds a quote, a control character or an escape the strict reader would
+// refuse; it does not check the UTF-8 of the rest (the reader checks a whole
+// document at once).
+func appendUnescaped(dst, body []byte) ([]byte, bool) {
+	for len(body) > 0 {
+		i := bytes.IndexByte(body, '\\')
+		if i < 0 {
+			i = len(body)
+		}
+		for _, c := range body[:i] {
+			if c < 0x20 || c == '"' {
+				return dst, false
+			}
+		}
+		dst = append(dst, body[:i]...)
+		body = body[i:]
+		if len(body) == 0 {
+			break
+		}
+		n, ok := escapeLen(body)
+		if !ok {
+			return dst, false
+		}
+		switch body[1] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, _ := hex4(body, 2)
+			if n == 12 {
+				r2, _ := hex4(body, 8)
+				r = utf16.DecodeRune(r, r2)
+			}
+			dst = utf8.AppendRune(dst, r)
+		default: // '"', '\\', '/'
+			dst = append(dst, body[1])
+		}
+		body = body[n:]
+	}
+	return dst, true
 }
 
 func (s *scanner) number() error {

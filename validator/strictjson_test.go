@@ -1,6 +1,10 @@
 package validator
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -61,6 +65,138 @@ func TestParseObjectKeepsRawValues(t *testing.T) {
 	for name, want := range map[string]string{"id": `1`, "app": `{"name": "x"}`, "s": `"a\"b"`} {
 		if got := string(m[name]); got != want {
 			t.Errorf("%s = %s, want %s", name, got, want)
+		}
+	}
+}
+
+func TestParseObjectDuplicatesInLargeObjects(t *testing.T) {
+	// object returns an object of n members named m0, m1, ..., with the
+	// member at index dup (if not -1) named as the one before it, written
+	// with an escape.
+	object := func(n, dup int) string {
+		var b strings.Builder
+		b.WriteByte('{')
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			name := fmt.Sprintf(`"m%d"`, i)
+			if i == dup {
+				name = fmt.Sprintf(`"\u006d%d"`, i-1)
+			}
+			fmt.Fprintf(&b, `%s:%d`, name, i)
+		}
+		b.WriteByte('}')
+		return b.String()
+	}
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"9 members", object(9, -1), true},
+		{"9 members, last repeats", object(9, 8), false},
+		{"17 members", object(17, -1), true},
+		{"17 members, second repeats", object(17, 1), false},
+		{"40 members, last repeats", object(40, 39), false},
+		{"300 members", object(300, -1), true},
+		{"300 members, one repeats", object(300, 150), false},
+		{"nested, 20 members, one repeats", `{"a":[` + object(20, 10) + `]}`, false},
+		{"nested, 20 members", `{"a":[` + object(20, -1) + `],"b":` + object(20, -1) + `}`, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := parseObject([]byte(tc.in)); tc.ok != (err == nil) {
+				t.Fatalf("ok=%v, err=%v", tc.ok, err)
+			}
+		})
+	}
+}
+
+// TestJSONString checks the reading of string values. jsonString is given
+// values the strict reader accepted; the refusals here are of what an
+// escape can get wrong.
+func TestJSONString(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want string
+		ok   bool
+	}{
+		{"plain", `"abc"`, "abc", true},
+		{"empty", `""`, "", true},
+		{"short escapes", `"\"\\\/\b\f\n\r\t"`, "\"\\/\b\f\n\r\t", true},
+		{"unicode escape", `"caf\u00e9"`, "café", true},
+		{"NUL escape", `"a\u0000b"`, "a\x00b", true},
+		{"surrogate pair", `"\ud83d\ude00"`, "😀", true},
+		{"upper-case hex", `"\u00C9\uD83D\uDE00"`, "É😀", true},
+		{"raw UTF-8", `"é😀"`, "é😀", true},
+		{"number", `1`, "", false},
+		{"null", `null`, "", false},
+		{"array", `["a"]`, "", false},
+		{"lone high surrogate", `"\ud800"`, "", false},
+		{"lone low surrogate", `"\udc00"`, "", false},
+		{"high then not low", `"\ud800\u0041"`, "", false},
+		{"bad escape", `"\x"`, "", false},
+		{"short unicode escape", `"\u00"`, "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := jsonString([]byte(tc.raw))
+			if ok != tc.ok || got != tc.want {
+				t.Fatalf("got %q %v, want %q %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestRawJSONIteration(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []string // elements, or name=value pairs
+		wantErr bool
+	}{
+		{"array", ` [1, "a,]", {"b": [2, 3]}, [], null, -1.5e3 ] `, []string{`1`, `"a,]"`, `{"b": [2, 3]}`, `[]`, `null`, `-1.5e3`}, false},
+		{"empty array", `[]`, nil, false},
+		{"object", `{"a": 1, "b\"": "x}", "c": {"d": []}}`, []string{`"a"=1`, `"b\""="x}"`, `"c"={"d": []}`}, false},
+		{"empty object", `{ }`, nil, false},
+		{"unterminated array", `[1, 2`, []string{`1`, `2`}, true},
+		{"unterminated string", `["a`, nil, true},
+		{"missing value", `[1,,2]`, []string{`1`}, true},
+		{"trailing data", `[1] 2`, []string{`1`}, true},
+		{"not an array or object", `"a"`, nil, true},
+		{"empty", ``, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			var err error
+			if strings.HasPrefix(strings.TrimSpace(tc.in), "{") {
+				err = eachMember([]byte(tc.in), func(name, value []byte) { got = append(got, string(name)+"="+string(value)) })
+			} else {
+				err = eachElement([]byte(tc.in), func(value []byte) { got = append(got, string(value)) })
+			}
+			if (err != nil) != tc.wantErr || !slices.Equal(got, tc.want) {
+				t.Fatalf("got %q, err %v; want %q, error %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestSplitTokenAlphabet(t *testing.T) {
+	valid := []byte(sign(t, "EdDSA", keys(t).Ed, map[string]any{"alg": "EdDSA"}, claimsFor(testIssuer)))
+	if _, err := splitToken(valid); err != nil {
+		t.Fatalf("valid token: %v", err)
+	}
+	first := bytes.IndexByte(valid, '.')
+	// Each byte is put into the header, the payload and the signature.
+	for _, c := range []byte{'\n', '\r', '=', '+', '/', ' ', '\t', '.', 0, 0xc3, 0xff} {
+		for _, at := range []int{1, first + 2, len(valid) - 2} {
+			token := slices.Concat(valid[:at], []byte{c}, valid[at:])
+			if _, err := splitToken(token); !errors.Is(err, ErrInvalid) {
+				t.Errorf("byte %q at %d: got %v, want ErrInvalid", c, at, err)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
@@ -50,65 +51,43 @@ type Subscription struct {
 
 // compact is a token split into its parts and decoded, not yet verified.
 type compact struct {
-	signingInput string // header.payload as transmitted
+	signingInput []byte // header.payload as transmitted
 	signature    []byte
-	header       map[string]json.RawMessage
 	alg, kid     string
 	claims       map[string]json.RawMessage
 }
 
+// strictBase64URL decodes the unpadded base64url alphabet, refusing
+// non-zero trailing bits.
+var strictBase64URL = base64.RawURLEncoding.Strict()
+
 // splitToken parses a compact JWS strictly: three parts in the base64url
 // alphabet without padding or white space, a header and a payload that are
-// strict JSON objects, an alg string, no crit, no nested token.
-func splitToken(token string) (*compact, error) {
-	first := strings.IndexByte(token, '.')
-	if first < 0 {
-		return nil, invalidf("not a JWT: no '.'")
-	}
-	second := strings.IndexByte(token[first+1:], '.')
-	if second < 0 {
-		return nil, invalidf("not a JWT: two parts")
-	}
-	second += first + 1
-	if strings.IndexByte(token[second+1:], '.') >= 0 {
-		return nil, invalidf("not a signed JWT: more than three parts")
-	}
-	h, p, sig := token[:first], token[first+1:second], token[second+1:]
-	if h == "" || p == "" || sig == "" {
-		return nil, invalidf("empty JWT part")
-	}
-	for _, part := range [...]string{h, p, sig} {
-		if !isBase64URL(part) {
-			return nil, invalidf("JWT part not in the unpadded base64url alphabet")
-		}
-	}
-	hb, err := base64.RawURLEncoding.Strict().DecodeString(h)
+// strict JSON objects, an alg string, no crit, no nested token. The result
+// keeps slices of token.
+func splitToken(token []byte) (*compact, error) {
+	h, p, sig, err := splitParts(token)
 	if err != nil {
-		return nil, invalidf("bad base64url in header")
-	}
-	pb, err := base64.RawURLEncoding.Strict().DecodeString(p)
-	if err != nil {
-		return nil, invalidf("bad base64url in payload")
-	}
-	sb, err := base64.RawURLEncoding.Strict().DecodeString(sig)
-	if err != nil {
-		return nil, invalidf("bad base64url in signature")
-	}
-	c := &compact{signingInput: token[:second], signature: sb}
-	if c.header, err = parseObject(hb); err != nil {
-		return nil, invalidf("header: %v", err)
-	}
-	if c.alg, err = stringMember(c.header, "alg", true); err != nil {
 		return nil, err
 	}
-	if c.kid, err = stringMember(c.header, "kid", false); err != nil {
+	// One buffer for the three decoded parts.
+	buf := make([]byte, 0, strictBase64URL.DecodedLen(len(h))+strictBase64URL.DecodedLen(len(p))+strictBase64URL.DecodedLen(len(sig)))
+	hb, buf, err := decodePart(buf, h, "header")
+	if err != nil {
 		return nil, err
 	}
-	if _, ok := c.header["crit"]; ok {
-		return nil, invalidf("crit header present: no extension is understood")
+	pb, buf, err := decodePart(buf, p, "payload")
+	if err != nil {
+		return nil, err
 	}
-	if cty, _ := stringMember(c.header, "cty", false); strings.EqualFold(cty, "JWT") {
-		return nil, invalidf("nested JWT (cty JWT) not accepted")
+	sb, _, err := decodePart(buf, sig, "signature")
+	if err != nil {
+		return nil, err
+	}
+	n := len(h) + 1 + len(p)
+	c := &compact{signingInput: token[:n:n], signature: sb}
+	if c.alg, c.kid, err = readHeader(hb); err != nil {
+		return nil, err
 	}
 	if c.claims, err = parseObject(pb); err != nil {
 		return nil, invalidf("payload: %v", err)
@@ -116,16 +95,99 @@ func splitToken(token string) (*compact, error) {
 	return c, nil
 }
 
-// isBase64URL reports whether s holds only the unpadded base64url alphabet.
-// (Go's decoder skips '\r' and '\n', so it cannot be the only check.)
-func isBase64URL(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
+// splitParts returns the three parts of a compact JWS, each non-empty and
+// without a line break (decodePart checks the rest of the alphabet).
+func splitParts(token []byte) (h, p, sig []byte, err error) {
+	first := bytes.IndexByte(token, '.')
+	if first < 0 {
+		return nil, nil, nil, invalidf("not a JWT: no '.'")
+	}
+	second := bytes.IndexByte(token[first+1:], '.')
+	if second < 0 {
+		return nil, nil, nil, invalidf("not a JWT: two parts")
+	}
+	second += first + 1
+	if bytes.IndexByte(token[second+1:], '.') >= 0 {
+		return nil, nil, nil, invalidf("not a signed JWT: more than three parts")
+	}
+	h, p, sig = token[:first], token[first+1:second], token[second+1:]
+	if len(h) == 0 || len(p) == 0 || len(sig) == 0 {
+		return nil, nil, nil, invalidf("empty JWT part")
+	}
+	// The strict decoder refuses every other byte outside the alphabet,
+	// padding included, but skips these two.
+	if bytes.IndexByte(token, '\n') >= 0 || bytes.IndexByte(token, '\r') >= 0 {
+		return nil, nil, nil, invalidf("JWT part not in the unpadded base64url alphabet")
+	}
+	return h, p, sig, nil
+}
+
+// decodePart decodes part, named what in errors, into the free capacity of
+// buf and returns it (capped) and buf grown by it. Any byte outside the
+// unpadded base64url alphabet but a line break (which splitParts refuses),
+// and non-zero trailing bits, are refused.
+func decodePart(buf, part []byte, what string) (decoded, grown []byte, err error) {
+	free := buf[len(buf):cap(buf)]
+	n, err := strictBase64URL.Decode(free, part)
+	if err != nil {
+		return nil, nil, invalidf("bad base64url in %s", what)
+	}
+	return free[:n:n], buf[:len(buf)+n], nil
+}
+
+// readHeader reads the JOSE header strictly and returns its alg and kid. It
+// refuses a crit member (no extension is understood) and cty JWT.
+func readHeader(data []byte) (alg, kid string, err error) {
+	var algRaw, kidRaw, ctyRaw []byte
+	crit := false
+	err = walkObject(data, func(name, value []byte) {
+		switch string(name) {
+		case "alg":
+			algRaw = value
+		case "kid":
+			kidRaw = value
+		case "cty":
+			ctyRaw = value
+		case "crit":
+			crit = true
+		}
+	})
+	switch {
+	case err != nil:
+		return "", "", invalidf("header: %v", err)
+	case algRaw == nil:
+		return "", "", invalidf("alg missing")
+	}
+	algBytes, ok := jsonStringBytes(algRaw)
+	if !ok {
+		return "", "", invalidf("alg is not a string")
+	}
+	if kidRaw != nil {
+		if kid, err = stringValue(kidRaw, "kid"); err != nil {
+			return "", "", err
 		}
 	}
-	return true
+	if crit {
+		return "", "", invalidf("crit header present: no extension is understood")
+	}
+	if cty, ok := jsonString(ctyRaw); ok && strings.EqualFold(cty, "JWT") {
+		return "", "", invalidf("nested JWT (cty JWT) not accepted")
+	}
+	return algName(algBytes), kid, nil
+}
+
+// supportedAlgs are the names of algKeyTypes.
+var supportedAlgs = SupportedAlgorithms()
+
+// algName returns alg as a string: the allowed alg's own name when it is
+// one, so that no string is made for it.
+func algName(alg []byte) string {
+	for _, name := range supportedAlgs {
+		if string(alg) == name {
+			return name
+		}
+	}
+	return string(alg)
 }
 
 // stringMember returns the string member name of obj, "" when it is absent
@@ -138,17 +200,36 @@ func stringMember(obj map[string]json.RawMessage, name string, required bool) (s
 		}
 		return "", nil
 	}
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", invalidf("%s is not a string", name)
-	}
-	if !strings.Contains(string(raw), `\`) {
-		return string(raw[1 : len(raw)-1]), nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	return stringValue(raw, name)
+}
+
+// stringValue returns the JSON string raw, the value of name.
+func stringValue(raw []byte, name string) (string, error) {
+	s, ok := jsonString(raw)
+	if !ok {
 		return "", invalidf("%s is not a string", name)
 	}
 	return s, nil
+}
+
+// jsonString returns the value of raw when it is a JSON string the strict
+// reader accepted.
+func jsonString(raw []byte) (string, bool) {
+	b, ok := jsonStringBytes(raw)
+	return string(b), ok
+}
+
+// jsonStringBytes is jsonString without a copy when raw has no escape: the
+// result is then a slice of raw.
+func jsonStringBytes(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, false
+	}
+	body := raw[1 : len(raw)-1 : len(raw)-1]
+	if bytes.IndexByte(body, '\\') < 0 {
+		return body, true
+	}
+	return appendUnescaped(make([]byte, 0, len(body)), body)
 }
 
 // timeClaim returns the NumericDate claim name: a JSON integer, no fraction
@@ -180,18 +261,18 @@ func audienceClaim(claims map[string]json.RawMessage) ([]string, error) {
 		return nil, nil
 	}
 	if len(raw) > 0 && raw[0] == '"' {
-		s, err := stringMember(claims, "aud", true)
+		s, err := stringValue(raw, "aud")
 		return []string{s}, err
 	}
-	var items []json.RawMessage
-	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+	list := []string{}
+	allStrings := true
+	err := eachElement(raw, func(item []byte) {
+		s, ok := jsonString(item)
+		allStrings = allStrings && ok
+		list = append(list, s)
+	})
+	if err != nil || !allStrings {
 		return nil, invalidf("aud is neither a string nor an array of strings")
-	}
-	list := make([]string, len(items))
-	for i, item := range items {
-		if len(item) == 0 || item[0] != '"' || json.Unmarshal(item, &list[i]) != nil {
-			return nil, invalidf("aud is neither a string nor an array of strings")
-		}
 	}
 	return list, nil
 }

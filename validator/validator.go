@@ -87,6 +87,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// OnFetch, if set, is told the result of every JWKS fetch.
 	OnFetch func(FetchResult)
+	// KeySets, if set, seeds each JWKS issuer with the last good set
+	// fetched for the same issuer and URL (by an earlier Validator) and
+	// keeps this Validator's good fetches for the next one.
+	KeySets *KeySets
 }
 
 // Issuer is a trusted issuer as the Validator holds it.
@@ -211,6 +215,10 @@ func newIssuer(ic IssuerConfig, cfg Config) (*Issuer, error) {
 			refresh:    cfg.JWKSRefresh,
 			minRefresh: cfg.JWKSMinRefresh,
 			observe:    cfg.OnFetch,
+			shared:     cfg.KeySets,
+		}
+		if set := cfg.KeySets.load(ic.Issuer, ic.JWKSURL); set != nil {
+			iss.jwks.set.Store(set)
 		}
 	}
 	return iss, nil
@@ -231,7 +239,8 @@ func (v *Validator) ValidateCached(token string) (t *Token, cached bool, err err
 	if len(token) > v.maxTokenSize {
 		return nil, false, invalidf("token of %d bytes is larger than the %d allowed", len(token), v.maxTokenSize)
 	}
-	sum := sha256.Sum256([]byte(token))
+	raw := []byte(token) // one copy, hashed here and verified on a miss
+	sum := sha256.Sum256(raw)
 	var key string
 	if v.cache != nil {
 		key = string(sum[:])
@@ -244,7 +253,7 @@ func (v *Validator) ValidateCached(token string) (t *Token, cached bool, err err
 			return t, true, err
 		}
 	}
-	if t, err = v.validate(token); err != nil {
+	if t, err = v.validate(raw); err != nil {
 		return nil, false, err
 	}
 	t.Digest = sum
@@ -264,7 +273,7 @@ func (v *Validator) authorize(t *Token) (*Token, error) {
 }
 
 // validate does the full check of a token not in the cache.
-func (v *Validator) validate(token string) (*Token, error) {
+func (v *Validator) validate(token []byte) (*Token, error) {
 	c, err := splitToken(token)
 	if err != nil {
 		return nil, err
@@ -276,7 +285,7 @@ func (v *Validator) validate(token string) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	iss := v.issuers[t.issuerName]
+	iss := v.issuers[string(t.issuerName)]
 	if iss == nil {
 		return nil, invalidf("unknown issuer %.64q", t.issuerName)
 	}
@@ -326,7 +335,7 @@ func (v *Validator) verify(iss *Issuer, c *compact) error {
 			continue
 		}
 		fitting++
-		if verifier.Verify([]byte(c.signingInput), c.signature, k.key) == nil {
+		if verifier.Verify(c.signingInput, c.signature, k.key) == nil {
 			return nil
 		}
 	}
@@ -339,14 +348,14 @@ func (v *Validator) verify(iss *Issuer, c *compact) error {
 // parsedToken is a Token with the iss still to be resolved.
 type parsedToken struct {
 	Token
-	issuerName string
+	issuerName []byte // the iss claim's value
 }
 
 // readClaims checks the types of the registered claims and fills a Token.
 func readClaims(c *compact) (*parsedToken, error) {
 	t := &parsedToken{Token: Token{Algorithm: c.alg, KeyID: c.kid, Claims: c.claims}}
 	var err error
-	if t.issuerName, err = stringMember(c.claims, "iss", true); err != nil {
+	if t.issuerName, err = issuerClaim(c.claims); err != nil {
 		return nil, err
 	}
 	if t.Subject, err = stringMember(c.claims, "sub", false); err != nil {
@@ -391,22 +400,15 @@ func overlaps(accepted, aud []string) bool {
 	return false
 }
 
-// matchSubscription returns the subscribedAPIs entry for api: the same name,
-// and the same version or "*". A claim that is absent or not a list of
-// objects matches nothing.
-func matchSubscription(raw json.RawMessage, api *API) *Subscription {
-	if len(raw) == 0 {
-		return nil
+// issuerClaim returns the iss claim, which is required and a string.
+func issuerClaim(claims map[string]json.RawMessage) ([]byte, error) {
+	raw, ok := claims["iss"]
+	if !ok {
+		return nil, invalidf("iss missing")
 	}
-	var subs []Subscription
-	if err := json.Unmarshal(raw, &subs); err != nil {
-		return nil
+	iss, ok := jsonStringBytes(raw)
+	if !ok {
+		return nil, invalidf("iss is not a string")
 	}
-	for i := range subs {
-		s := &subs[i]
-		if s.Name == api.Name && (s.Version == api.Version || s.Version == "*") {
-			return s
-		}
-	}
-	return nil
+	return iss, nil
 }

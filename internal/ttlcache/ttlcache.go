@@ -21,12 +21,25 @@ import (
 // Cache holds values of type V under string keys, each until its own
 // expiry time. The zero value is not usable; call New.
 type Cache[V any] struct {
-	items    *gocache.Cache
+	items    *gocache.Cache // of entry[V]
 	capacity int
 	evictN   int
 
-	setMu  sync.Mutex // serialises the capacity check with the insert
-	flight singleflight.Group
+	setMu sync.Mutex // serialises the capacity check with the insert; guards seq and byExpiry
+	seq   uint64     // of the last entry stored
+	// byExpiry indexes the entries by expiry, so that a full cache finds
+	// the soonest-expiring ones without copying and sorting them all. Every
+	// entry has a record with its seq; a Delete, an overwrite or the
+	// janitor leaves a stale record behind, told apart by its seq and
+	// dropped when it reaches the top (see dropTop).
+	byExpiry expiryHeap
+	flight   singleflight.Group
+}
+
+// entry is a value as stored, with the seq of the Set that stored it.
+type entry[V any] struct {
+	v   V
+	seq uint64
 }
 
 // New returns a cache that holds at most capacity entries. When it is full,
@@ -54,7 +67,7 @@ func (c *Cache[V]) Get(key string) (v V, expires time.Time, ok bool) {
 	if !found {
 		return v, time.Time{}, false
 	}
-	return x.(V), exp, true
+	return x.(entry[V]).v, exp, true
 }
 
 // Set stores v under key until expires, making room first when the cache is
@@ -66,31 +79,101 @@ func (c *Cache[V]) Set(key string, v V, expires time.Time) {
 	}
 	c.setMu.Lock()
 	defer c.setMu.Unlock()
-	if _, found := c.items.Get(key); !found && c.items.ItemCount() >= c.capacity {
-		c.evictSoonest()
+	if c.items.ItemCount() >= c.capacity {
+		if _, found := c.items.Get(key); !found {
+			c.evictSoonest()
+		}
 	}
-	c.items.Set(key, v, d)
+	c.seq++
+	c.items.Set(key, entry[V]{v: v, seq: c.seq}, d)
+	c.byExpiry.push(expiryRecord{exp: expires.UnixNano(), seq: c.seq, key: key})
+	if len(c.byExpiry) > 2*c.capacity+64 {
+		c.reindex() // too many stale records
+	}
 }
 
-// evictSoonest drops the evictN entries that expire soonest, and every
-// expired one. The caller holds setMu.
+// evictSoonest drops every expired entry and, if the cache is still full,
+// the evictN entries that expire soonest. The caller holds setMu.
 func (c *Cache[V]) evictSoonest() {
-	c.items.DeleteExpired()
-	items := c.items.Items()
-	if len(items) < c.capacity {
+	now := time.Now().UnixNano()
+	for len(c.byExpiry) > 0 && c.byExpiry[0].exp <= now {
+		c.dropTop()
+	}
+	if c.items.ItemCount() < c.capacity {
 		return
 	}
-	type keyExp struct {
-		key string
-		exp int64
+	for dropped := 0; dropped < c.evictN && len(c.byExpiry) > 0; {
+		if c.dropTop() {
+			dropped++
+		}
 	}
-	all := make([]keyExp, 0, len(items))
+	if c.items.ItemCount() >= c.capacity {
+		// Not reached while every entry has its record; kept so that the
+		// capacity holds whatever happens to the index.
+		c.evictBySorting()
+	}
+}
+
+// dropTop removes the soonest-expiring record, and its entry unless the
+// record is stale; it reports whether a live entry was removed. The caller
+// holds setMu.
+func (c *Cache[V]) dropTop() bool {
+	r := c.byExpiry.pop()
+	x, found := c.items.Get(r.key)
+	switch {
+	case !found: // deleted, or expired: drop what is left of it
+		c.items.Delete(r.key)
+		return false
+	case x.(entry[V]).seq != r.seq: // stored again since: a stale record
+		return false
+	}
+	c.items.Delete(r.key)
+	return true
+}
+
+// evictBySorting drops every expired entry and, if the cache is still
+// full, the evictN entries that expire soonest, found by sorting them all;
+// then it indexes the rest anew. The caller holds setMu.
+func (c *Cache[V]) evictBySorting() {
+	c.items.DeleteExpired()
+	items := c.items.Items()
+	if len(items) >= c.capacity {
+		all := make([]expiryRecord, 0, len(items))
+		for k, it := range items {
+			all = append(all, expiryRecord{exp: it.Expiration, key: k})
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].exp < all[j].exp })
+		for _, r := range all[:c.evictN] {
+			c.items.Delete(r.key)
+		}
+	}
+	c.reindex()
+}
+
+// reindex rebuilds byExpiry from the entries, dropping stale records. The
+// caller holds setMu.
+func (c *Cache[V]) reindex() {
+	items := c.items.Items()
+	h := c.byExpiry[:0]
+	if cap(h) > 4*len(items)+64 {
+		h = make(expiryHeap, 0, len(items))
+	}
 	for k, it := range items {
-		all = append(all, keyExp{k, it.Expiration})
+		h = append(h, expiryRecord{exp: it.Expiration, seq: it.Object.(entry[V]).seq, key: k})
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].exp < all[j].exp })
-	for _, ke := range all[:c.evictN] {
-		c.items.Delete(ke.key)
+	clear(h[len(h):cap(h)]) // no references kept to dropped keys
+	h.init()
+	c.byExpiry = h
+}
+
+// pruneExpired drops the records of expired entries, and the entries if
+// they are still there.
+func (c *Cache[V]) pruneExpired() {
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	now := time.Now().UnixNano()
+	for len(c.byExpiry) > 0 && c.byExpiry[0].exp <= now {
+		c.dropTop()
 	}
 }
 
@@ -103,8 +186,18 @@ func (c *Cache[V]) GetOrLoad(key string, fresh func(expires time.Time) bool, loa
 	if v, exp, ok := c.Get(key); ok && (fresh == nil || fresh(exp)) {
 		return v, true, nil
 	}
+	v, err = c.Load(key, fresh, load)
+	return v, false, err
+}
+
+// Load is GetOrLoad for a caller that has just missed with Get: it calls
+// load, once for all concurrent callers of the same key, unless a load that
+// finished meanwhile has stored a value that fresh accepts, and returns the
+// value stored.
+func (c *Cache[V]) Load(key string, fresh func(expires time.Time) bool, load func() (V, time.Time, error)) (V, error) {
 	x, err, _ := c.flight.Do(key, func() (any, error) {
-		// A load that finished between our Get and Do has stored the value.
+		// A load that finished between the caller's Get and Do has stored
+		// the value.
 		if v, exp, ok := c.Get(key); ok && (fresh == nil || fresh(exp)) {
 			return v, nil
 		}
@@ -117,9 +210,9 @@ func (c *Cache[V]) GetOrLoad(key string, fresh func(expires time.Time) bool, loa
 	})
 	if err != nil {
 		var zero V
-		return zero, false, err
+		return zero, err
 	}
-	return x.(V), false, nil
+	return x.(V), nil
 }
 
 // Delete removes the entry under key.
@@ -140,6 +233,7 @@ func (c *Cache[V]) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			c.items.DeleteExpired()
+			c.pruneExpired()
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,6 +48,126 @@ func TestCapacityAndSoonestEviction(t *testing.T) {
 			}
 			if _, _, ok := c.Get("late"); !ok {
 				t.Error("the new entry is missing")
+			}
+		})
+	}
+}
+
+// TestEvictionSkipsStaleRecords checks that entries stored again or
+// deleted since they were indexed are judged by their current expiry: with
+// capacity 4 and one entry evicted per round, a then b then c then d expire
+// in that order before the changes.
+func TestEvictionSkipsStaleRecords(t *testing.T) {
+	tests := []struct {
+		name        string
+		change      func(c *Cache[int], base time.Time)
+		wantEvicted string
+		wantKept    []string
+	}{
+		{"no change", func(*Cache[int], time.Time) {}, "a", []string{"b", "c", "d", "e"}},
+		{"a stored again, later", func(c *Cache[int], base time.Time) {
+			c.Set("a", 1, base.Add(10*time.Hour))
+		}, "b", []string{"a", "c", "d", "e"}},
+		{"a deleted and stored again, later", func(c *Cache[int], base time.Time) {
+			c.Delete("a")
+			c.Set("a", 1, base.Add(10*time.Hour))
+		}, "b", []string{"a", "c", "d", "e"}},
+		{"d stored again, sooner", func(c *Cache[int], base time.Time) {
+			c.Set("d", 1, base.Add(-30*time.Minute))
+		}, "d", []string{"a", "b", "c", "e"}},
+		{"a deleted", func(c *Cache[int], _ time.Time) { c.Delete("a") }, "", []string{"b", "c", "d", "e"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New[int](4, 0.25)
+			base := time.Now().Add(time.Hour)
+			for _, k := range []string{"c", "a", "d", "b"} { // not in expiry order
+				c.Set(k, 0, base.Add(time.Duration(k[0]-'a')*time.Minute))
+			}
+			tc.change(c, base)
+			c.Set("e", 0, base.Add(5*time.Hour))
+			if c.Len() > 4 {
+				t.Fatalf("len %d above capacity", c.Len())
+			}
+			if _, _, ok := c.Get(tc.wantEvicted); tc.wantEvicted != "" && ok {
+				t.Errorf("%s kept, want it evicted", tc.wantEvicted)
+			}
+			for _, k := range tc.wantKept {
+				if _, _, ok := c.Get(k); !ok {
+					t.Errorf("%s evicted, want it kept", k)
+				}
+			}
+		})
+	}
+}
+
+// TestIndexStaysBounded checks that deletes and overwrites, which leave
+// stale records in the expiry index, do not make it grow without bound.
+func TestIndexStaysBounded(t *testing.T) {
+	c := New[int](10, 0.25)
+	exp := time.Now().Add(time.Hour)
+	for i := 0; i < 10000; i++ {
+		k := fmt.Sprint(i % 7)
+		c.Set(k, i, exp.Add(time.Duration(i)*time.Second))
+		if i%3 == 0 {
+			c.Delete(k)
+		}
+		c.setMu.Lock()
+		n := len(c.byExpiry)
+		c.setMu.Unlock()
+		if n > 2*10+64+1 {
+			t.Fatalf("after %d sets the index holds %d records", i+1, n)
+		}
+	}
+}
+
+// TestExpiredEntriesGoFirst checks that a full cache drops its expired
+// entries before any live one.
+func TestExpiredEntriesGoFirst(t *testing.T) {
+	c := New[int](4, 0.25)
+	c.Set("short", 0, time.Now().Add(time.Millisecond))
+	for _, k := range []string{"a", "b", "c"} {
+		c.Set(k, 0, time.Now().Add(time.Hour))
+	}
+	time.Sleep(5 * time.Millisecond) // "short" expires
+	c.Set("d", 0, time.Now().Add(2*time.Hour))
+	for _, k := range []string{"a", "b", "c", "d"} {
+		if _, _, ok := c.Get(k); !ok {
+			t.Errorf("%s evicted; only the expired entry had to go", k)
+		}
+	}
+	if c.Len() != 4 {
+		t.Fatalf("len %d, want 4", c.Len())
+	}
+}
+
+func TestExpiryHeapOrder(t *testing.T) {
+	tests := []struct {
+		name string
+		exps []int64
+	}{
+		{"empty", nil},
+		{"one", []int64{5}},
+		{"ascending", []int64{1, 2, 3, 4, 5, 6, 7}},
+		{"descending", []int64{9, 8, 7, 6, 5, 4, 3, 2, 1}},
+		{"mixed with ties", []int64{5, 1, 5, 3, 9, 0, 3, 7, 2, 2, 8}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var pushed, built expiryHeap
+			for i, e := range tc.exps {
+				pushed.push(expiryRecord{exp: e, key: fmt.Sprint(i)})
+				built = append(built, expiryRecord{exp: e, key: fmt.Sprint(i)})
+			}
+			built.init()
+			for _, h := range []*expiryHeap{&pushed, &built} {
+				var got []int64
+				for len(*h) > 0 {
+					got = append(got, h.pop().exp)
+				}
+				if len(got) != len(tc.exps) || !slices.IsSorted(got) {
+					t.Fatalf("popped %v from %v", got, tc.exps)
+				}
 			}
 		})
 	}
@@ -120,6 +241,39 @@ func TestGetOrLoad(t *testing.T) {
 	}
 }
 
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name      string
+		stored    bool // a value was stored between the caller's Get and Load
+		fresh     func(time.Time) bool
+		wantValue string
+		wantLoads int
+	}{
+		{"nothing stored", false, nil, "loaded", 1},
+		{"stored meanwhile", true, nil, "stored", 0},
+		{"stored meanwhile but not fresh", true, func(time.Time) bool { return false }, "loaded", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New[string](10, 0.25)
+			if tc.stored {
+				c.Set("k", "stored", time.Now().Add(time.Minute))
+			}
+			loads := 0
+			v, err := c.Load("k", tc.fresh, func() (string, time.Time, error) {
+				loads++
+				return "loaded", time.Now().Add(time.Minute), nil
+			})
+			if err != nil || v != tc.wantValue || loads != tc.wantLoads {
+				t.Fatalf("got %q, %v after %d loads; want %q after %d", v, err, loads, tc.wantValue, tc.wantLoads)
+			}
+			if got, _, _ := c.Get("k"); got != tc.wantValue {
+				t.Fatalf("stored %q, want %q", got, tc.wantValue)
+			}
+		})
+	}
+}
+
 func TestExpiryAndRun(t *testing.T) {
 	c := New[int](10, 0.25)
 	c.Set("past", 1, time.Now().Add(-time.Second))
@@ -143,5 +297,43 @@ func TestExpiryAndRun(t *testing.T) {
 	case <-done:
 	case <-time.After(2 * time.Second):
 		t.Fatalf("Run did not return on cancel (goroutines %d)", before)
+	}
+}
+
+// BenchmarkSetFull measures Set of new keys into a full cache of 10,000
+// entries evicting a quarter at a time, the all-miss load on the
+// validated-token and generated-token caches; the eviction's cost is spread
+// over the inserts between two evictions.
+func BenchmarkSetFull(b *testing.B) {
+	const capacity = 10000
+	c := New[int](capacity, 0.25)
+	keys := make([]string, 1<<16)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key-", i)
+	}
+	base := time.Now().Add(time.Hour)
+	for i := 0; i < capacity; i++ {
+		c.Set(keys[i], i, base.Add(time.Duration(i)*time.Millisecond))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := capacity; i < capacity+b.N; i++ {
+		c.Set(keys[i%len(keys)], i, base.Add(time.Duration(i)*time.Millisecond))
+	}
+	b.StopTimer()
+	if c.Len() > capacity {
+		b.Fatalf("len %d above capacity", c.Len())
+	}
+}
+
+// BenchmarkGetHit measures a lookup that hits.
+func BenchmarkGetHit(b *testing.B) {
+	c := New[int](10000, 0.25)
+	c.Set("k", 1, time.Now().Add(time.Hour))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := c.Get("k"); !ok {
+			b.Fatal("miss")
+		}
 	}
 }
