@@ -3,8 +3,6 @@ package caddyfile_test
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -381,21 +379,6 @@ func TestUnknownKidsFetchOnce(t *testing.T) {
 	}
 }
 
-func TestJWKSDownAtStart(t *testing.T) {
-	k := testkit.Keys()
-	jwks := testkit.NewJWKSServer(t, testkit.JWK{KID: "rsa", Key: k.RSA})
-	jwks.SetResponse(http.StatusBadGateway, []byte("<html>bad gateway</html>"))
-	g, _ := jwksSite(t, jwks, "jwks_min_refresh 300ms")
-	token := testkit.Sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), accessClaims(wso2Issuer))
-	r := g.Get("/", bearer(token)...)
-	wantFault(t, r, 503, 900900)
-	if r.Header.Get("Retry-After") != "1" || r.Header.Get("WWW-Authenticate") != "" {
-		t.Fatalf("503 headers: %v", r.Header)
-	}
-	jwks.SetKeys(t, testkit.JWK{KID: "rsa", Key: k.RSA})
-	testkit.WaitFor(t, "recovery once the JWKS answers", func() bool { return g.Get("/", bearer(token)...).Status == 200 })
-}
-
 func TestAdminLoadJSONBehavesLikeCaddyfile(t *testing.T) {
 	k := testkit.Keys()
 	s := newStandardSite(t)
@@ -421,62 +404,4 @@ func TestAdminLoadJSONBehavesLikeCaddyfile(t *testing.T) {
 	if strings.Join(fromCaddyfile, "\n") != strings.Join(fromJSON, "\n") {
 		t.Fatalf("Caddyfile:\n%s\nJSON via /load:\n%s", strings.Join(fromCaddyfile, "\n"), strings.Join(fromJSON, "\n"))
 	}
-}
-
-func TestReloadsLeaveNoGoroutines(t *testing.T) {
-	k := testkit.Keys()
-	s := newStandardSite(t)
-	token := testkit.Sign(t, "RS256", k.RSA, hdr("RS256", "rsa"), accessClaims(wso2Issuer))
-	cfg, err := adapt(s.g.Caddyfile(s.site))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reload := func(i int) {
-		// Each config differs, so Caddy really replaces the handlers.
-		c := strings.Replace(string(cfg), `"max_token_size":4096`, fmt.Sprintf(`"max_token_size":%d`, 4096+i), -1)
-		if err := s.g.Load("application/json", []byte(c)); err != nil {
-			t.Fatalf("reload %d: %v", i, err)
-		}
-		if r := s.g.Get("/pizza", bearer(token)...); r.Status != 200 {
-			t.Fatalf("after reload %d: %d", i, r.Status)
-		}
-	}
-	// Idle keep-alive connections to the test's own servers are not the
-	// handler's; close them before each count.
-	settle := func() {
-		s.g.Client.CloseIdleConnections()
-		s.upstream.CloseClientConnections()
-		s.jwks.CloseClientConnections()
-	}
-	reload(0)
-	settle()
-	time.Sleep(100 * time.Millisecond)
-	base, baseOurs := runtime.NumGoroutine(), ourGoroutines()
-	for i := 1; i <= 50; i++ {
-		reload(i)
-	}
-	var total, ours int
-	testkit.WaitFor(t, "goroutines to return to the baseline", func() bool {
-		settle()
-		total, ours = runtime.NumGoroutine(), ourGoroutines()
-		return total <= base+2 && ours <= baseOurs
-	})
-	t.Logf("goroutines: %d before 50 reloads (%d of this module), %d after (%d)", base, baseOurs, total, ours)
-}
-
-// ourGoroutines counts the goroutines running the module's own code (the
-// test kit excluded).
-func ourGoroutines() int {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, pkg := range []string{"/validator.", "/caddymodule.", "/jwtgen.", "/retriever.", "/internal/ttlcache."} {
-			if strings.Contains(g, "caddy-backend-jwt"+pkg) {
-				n++
-				break
-			}
-		}
-	}
-	return n
 }

@@ -109,21 +109,34 @@ type Handler struct {
 	// backends can verify the tokens. Needs generate.
 	JWKSPath string `json:"jwks_path,omitempty"`
 
-	validator  *validator.Validator
-	generation *generation      // nil without generate
-	claims     *claimsRetrieval // nil without claims
-	jwtAPI     *jwtgen.API      // the api claims; nil without api
-	apiName    string
-	apiVersion string
-	header     string // canonical form of Header
-	caddyError bool
-	retryAfter string // seconds, for 503 answers
-	logger     *zap.Logger
-	warnings   *zap.Logger // logger, sampled: one line per message per warnEvery
-	metrics    *handlerMetrics
-	ctx        context.Context // the config's lifetime; background calls use it
-	cancel     context.CancelFunc
+	validator   *validator.Validator
+	generation  *generation      // nil without generate
+	claims      *claimsRetrieval // nil without claims
+	jwtAPI      *jwtgen.API      // the api claims; nil without api
+	apiName     string
+	apiVersion  string
+	header      string // canonical form of Header
+	caddyError  bool
+	retryAfter  string // seconds, for 503 answers
+	logger      *zap.Logger
+	warnings    *zap.Logger // logger, sampled: one line per message per warnEvery
+	metrics     *handlerMetrics
+	ctx         context.Context // the config's lifetime; background calls use it
+	cancel      context.CancelFunc
+	keySetsHeld bool // a reference to keySetsPool is held
 }
+
+// keySetsPool holds the last good JWKS key sets of the process, shared by
+// the handlers of successive configs: Caddy provisions a new config before
+// it cleans up the old one, so the count never drops to zero across a
+// reload, and a reload during a JWKS outage keeps the last good keys.
+var keySetsPool = caddy.NewUsagePool()
+
+const keySetsPoolKey = "backend_jwt.jwks_key_sets"
+
+type keySetsHolder struct{ *validator.KeySets }
+
+func (keySetsHolder) Destruct() error { return nil }
 
 // IssuerConfig is one trusted access-token issuer.
 type IssuerConfig struct {
@@ -220,6 +233,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	vctx, cancel := context.WithCancel(ctx)
 	h.cancel = cancel
+	pooled, _, err := keySetsPool.LoadOrNew(keySetsPoolKey, func() (caddy.Destructor, error) {
+		return keySetsHolder{validator.NewKeySets()}, nil
+	})
+	if err != nil {
+		cancel()
+		return err
+	}
+	h.keySetsHeld = true
+	cfg.KeySets = pooled.(keySetsHolder).KeySets
 	if h.validator, err = validator.New(vctx, cfg); err != nil {
 		cancel()
 		return err
@@ -389,6 +411,10 @@ func (h *Handler) logFetch(r validator.FetchResult) {
 func (h *Handler) Cleanup() error {
 	if h.cancel != nil {
 		h.cancel()
+	}
+	if h.keySetsHeld {
+		_, _ = keySetsPool.Delete(keySetsPoolKey)
+		h.keySetsHeld = false
 	}
 	if h.generation != nil {
 		h.generation.retire()
