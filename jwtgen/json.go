@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/rawjson"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -97,125 +98,27 @@ func appendUUID(b []byte) []byte {
 // sets jti itself.
 func NewJTI() string { return string(appendUUID(make([]byte, 0, 36))) }
 
-var errJSON = errors.New("malformed JSON")
-
-// eachMember calls fn with the name and the raw value of every member of the
-// JSON object b, in order. It returns an error, having called fn for the
-// members before it, when b is not a JSON object.
+// eachMember calls fn with the name, unescaped, and the raw value of every
+// member of the JSON object b, in order. It returns an error, having called
+// fn for the members before it, when b is not a JSON object.
 func eachMember(b []byte, fn func(name, val []byte)) error {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return fmt.Errorf("not a JSON object: %w", errJSON)
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return nil
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return errJSON
-		}
-		end, err := skipString(b, i)
-		if err != nil {
-			return err
-		}
-		name := b[i+1 : end-1]
+	var nameErr error
+	err := rawjson.EachMember(b, func(quoted, val []byte) {
+		name := quoted[1 : len(quoted)-1]
 		if bytes.IndexByte(name, '\\') >= 0 {
 			var s string
-			if err := json.Unmarshal(b[i:end], &s); err != nil {
-				return fmt.Errorf("member name: %w", err)
+			if err := json.Unmarshal(quoted, &s); err != nil {
+				nameErr = fmt.Errorf("member name: %w", err)
+				return
 			}
 			name = []byte(s)
 		}
-		i = skipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
-			return errJSON
+		if nameErr == nil {
+			fn(name, val)
 		}
-		i = skipSpace(b, i+1)
-		vend, err := skipValue(b, i)
-		if err != nil {
-			return err
-		}
-		fn(name, b[i:vend])
-		i = skipSpace(b, vend)
-		if i >= len(b) {
-			return errJSON
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return nil
-		default:
-			return errJSON
-		}
+	})
+	if err != nil {
+		return fmt.Errorf("not a JSON object: %w", err)
 	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// skipString returns the index after the JSON string that starts at b[i].
-func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, nil
-		}
-	}
-	return 0, errJSON
-}
-
-// skipValue returns the index after the JSON value that starts at b[i].
-func skipValue(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return 0, errJSON
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, err := skipString(b, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, errJSON
-	case ',', ':', '}', ']':
-		return 0, errJSON
-	default:
-		j := i
-		for j < len(b) {
-			switch b[j] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return j, nil
-			}
-			j++
-		}
-		return j, nil
-	}
+	return nameErr
 }

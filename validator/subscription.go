@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/rawjson"
 )
 
 // The members of a subscribedAPIs entry that Subscription holds, indexes
@@ -38,7 +40,7 @@ func matchSubscription(raw json.RawMessage, api *API) *Subscription {
 	}
 	var match subscriptionFields
 	matched, wellFormed := false, true
-	err := eachElement(raw, func(entry []byte) {
+	err := rawjson.EachElement(raw, func(entry []byte) {
 		f, ok := readSubscription(entry)
 		wellFormed = wellFormed && ok
 		if ok && !matched && f.matches(api) {
@@ -61,7 +63,7 @@ func readSubscription(entry []byte) (f subscriptionFields, ok bool) {
 		return f, false
 	}
 	ok = true
-	err := eachMember(entry, func(name, value []byte) {
+	err := rawjson.EachMember(entry, func(name, value []byte) {
 		i := subscriptionField(name)
 		switch {
 		case i < 0 || string(value) == "null":

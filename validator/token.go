@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/rawjson"
 )
 
 // maxTimestamp is 9999-12-31T23:59:59Z, the largest exp, nbf or iat accepted.
@@ -266,7 +268,7 @@ func audienceClaim(claims map[string]json.RawMessage) ([]string, error) {
 	}
 	list := []string{}
 	allStrings := true
-	err := eachElement(raw, func(item []byte) {
+	err := rawjson.EachElement(raw, func(item []byte) {
 		s, ok := jsonString(item)
 		allStrings = allStrings && ok
 		list = append(list, s)

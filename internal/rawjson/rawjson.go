@@ -1,22 +1,22 @@
-package validator
+// Package rawjson walks JSON that a strict parser has already accepted
+// (the claims of a validated token), without checking it again: the
+// members of an object and the elements of an array, as slices of the
+// input. Given anything else it returns ErrMalformed rather than
+// misbehaving, but it does not promise to notice every fault.
+package rawjson
 
 import "errors"
 
-// This file reads values that the strict reader (walkObject) has already
-// accepted, such as the raw claims of a Token, without checking them again.
-// Given anything else it returns errRawJSON rather than misbehaving, but it
-// does not promise to notice every fault: strictness is walkObject's job.
+// ErrMalformed tells that the input is not a JSON value of the kind asked.
+var ErrMalformed = errors.New("malformed JSON value")
 
-// errRawJSON: the value is not JSON the strict reader would accept.
-var errRawJSON = errors.New("malformed JSON value")
-
-// eachElement calls fn with each element of the JSON array arr, in order,
+// EachElement calls fn with each element of the JSON array arr, in order,
 // as a capped slice of arr. When it returns an error, fn may have been
 // called for some elements.
-func eachElement(arr []byte, fn func(value []byte)) error {
+func EachElement(arr []byte, fn func(value []byte)) error {
 	i := skipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
-		return errRawJSON
+		return ErrMalformed
 	}
 	i = skipSpace(arr, i+1)
 	if i < len(arr) && arr[i] == ']' {
@@ -25,12 +25,12 @@ func eachElement(arr []byte, fn func(value []byte)) error {
 	for {
 		end, ok := skipValue(arr, i)
 		if !ok {
-			return errRawJSON
+			return ErrMalformed
 		}
 		fn(arr[i:end:end])
 		i = skipSpace(arr, end)
 		if i >= len(arr) {
-			return errRawJSON
+			return ErrMalformed
 		}
 		switch arr[i] {
 		case ',':
@@ -38,19 +38,19 @@ func eachElement(arr []byte, fn func(value []byte)) error {
 		case ']':
 			return atEnd(arr, i+1)
 		default:
-			return errRawJSON
+			return ErrMalformed
 		}
 	}
 }
 
-// eachMember calls fn with the name, as its JSON string literal with the
+// EachMember calls fn with the name, as its JSON string literal with the
 // quotes, and the value of each member of the JSON object obj, in order,
 // both capped slices of obj. When it returns an error, fn may have been
 // called for some members.
-func eachMember(obj []byte, fn func(name, value []byte)) error {
+func EachMember(obj []byte, fn func(name, value []byte)) error {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
-		return errRawJSON
+		return ErrMalformed
 	}
 	i = skipSpace(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
@@ -58,25 +58,25 @@ func eachMember(obj []byte, fn func(name, value []byte)) error {
 	}
 	for {
 		if i >= len(obj) || obj[i] != '"' {
-			return errRawJSON
+			return ErrMalformed
 		}
 		nameEnd, ok := skipString(obj, i)
 		if !ok {
-			return errRawJSON
+			return ErrMalformed
 		}
 		j := skipSpace(obj, nameEnd)
 		if j >= len(obj) || obj[j] != ':' {
-			return errRawJSON
+			return ErrMalformed
 		}
 		j = skipSpace(obj, j+1)
 		end, ok := skipValue(obj, j)
 		if !ok {
-			return errRawJSON
+			return ErrMalformed
 		}
 		fn(obj[i:nameEnd:nameEnd], obj[j:end:end])
 		i = skipSpace(obj, end)
 		if i >= len(obj) {
-			return errRawJSON
+			return ErrMalformed
 		}
 		switch obj[i] {
 		case ',':
@@ -84,15 +84,15 @@ func eachMember(obj []byte, fn func(name, value []byte)) error {
 		case '}':
 			return atEnd(obj, i+1)
 		default:
-			return errRawJSON
+			return ErrMalformed
 		}
 	}
 }
 
-// atEnd returns errRawJSON unless only white space follows b[i-1].
+// atEnd returns ErrMalformed unless only white space follows b[i-1].
 func atEnd(b []byte, i int) error {
 	if skipSpace(b, i) != len(b) {
-		return errRawJSON
+		return ErrMalformed
 	}
 	return nil
 }
