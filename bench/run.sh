@@ -2,17 +2,18 @@
 # bench/run.sh [duration-seconds] [connections]
 #
 # Builds Caddy with backend_jwt and the benchmark's tools into a temporary
-# folder, starts an upstream on 127.0.0.1, runs the four cases of issue 7 one
-# after another, each against a Caddy of its own, and measures the crypto
-# rates before, between cases 2 and 3, and after them. Prints the table at
-# the end. Needs only Go (and Linux for the RSS).
+# folder, starts an upstream on 127.0.0.1, and runs ROUNDS rounds: each
+# measures the crypto rates, then runs the four cases of issue 7 one after
+# another, each against a Caddy of its own. Prints the medians over the
+# rounds (ratios and predictions computed within each round) at the end.
+# Needs only Go (and Linux for the RSS).
 #
-# Environment: ACCESS_ALG (EdDSA or ES256, the access tokens' algorithm;
-# default EdDSA), WARMUP (seconds before each measured window; default 1),
-# CRYPTO_SECONDS (per measured crypto operation; default 2), BENCH_PROFILE=1
-# (a 5 s CPU profile of Caddy during cases 3 and 4, kept with BENCH_KEEP=1 as
-# caseN.cpu.pprof; needs curl), BENCH_KEEP=1
-# (keep the temporary folder: Caddyfiles, logs, JSON results).
+# Environment: ROUNDS (default 3), ACCESS_ALG (EdDSA or ES256, the access
+# tokens' algorithm; default EdDSA), WARMUP (seconds before each measured
+# window; default 1), CRYPTO_SECONDS (per measured crypto operation; default
+# 2), BENCH_PROFILE=1 (a 5 s CPU profile of Caddy during cases 3 and 4 of the
+# last round, kept with BENCH_KEEP=1 as caseN.cpu.pprof; needs curl),
+# BENCH_KEEP=1 (keep the temporary folder: Caddyfiles, logs, JSON results).
 set -euo pipefail
 
 duration=${1:-10}
@@ -20,12 +21,17 @@ conns=${2:-32}
 warmup=${WARMUP:-1}
 access_alg=${ACCESS_ALG:-EdDSA}
 crypto_seconds=${CRYPTO_SECONDS:-2}
+rounds=${ROUNDS:-3}
 for v in "$duration" "$conns" "$warmup" "$crypto_seconds"; do
 	if ! [[ $v =~ ^[0-9]+$ ]] || ((v < 1 || v > 3600)); then
 		echo "usage: $0 [duration-seconds] [connections]  (whole numbers, 1 to 3600)" >&2
 		exit 2
 	fi
 done
+if ! [[ $rounds =~ ^[0-9]+$ ]] || ((rounds < 1 || rounds > 100)); then
+	echo "ROUNDS=$rounds: want a whole number, 1 to 100" >&2
+	exit 2
+fi
 case $access_alg in EdDSA | ES256) ;; *)
 	echo "ACCESS_ALG=$access_alg: want EdDSA or ES256" >&2
 	exit 2
@@ -72,16 +78,18 @@ echo "== building Caddy with backend_jwt and the tools"
 go build -o "$bin/" ./cmd/caddy ./bench/upstream ./bench/loadgen ./bench/cryptorate ./bench/benchutil
 "$bin/benchutil" keys -dir "$keys" -alg "$access_alg"
 
-# crypto LABEL: the crypto rates on all cores, while no Caddy runs.
+# crypto: this round's crypto rates on all cores, while no Caddy runs (the
+# upstream idles).
 crypto() {
-	echo "== crypto rates on all cores (${crypto_seconds}s each), $1"
-	"$bin/cryptorate" -keys "$keys" -duration "${crypto_seconds}s" -out "$results/crypto-$1.json"
+	echo "== round $round of $rounds: crypto rates on all cores (${crypto_seconds}s each)"
+	"$bin/cryptorate" -keys "$keys" -duration "${crypto_seconds}s" -out "$results/crypto.r$round.json"
 }
 
-crypto before
-
 read -r up_port < <("$bin/benchutil" ports 1)
-"$bin/upstream" -port "$up_port" -lifetime 2h >"$work/upstream.log" 2>&1 &
+# The upstream stops by itself at the latest after the longest the run can
+# take (a minute of slack a case for starting Caddy and minting).
+"$bin/upstream" -port "$up_port" -lifetime "$((7200 + rounds * (4 * (duration + warmup + 60) + 4 * crypto_seconds + 60)))s" \
+	>"$work/upstream.log" 2>&1 &
 upstream_pid=$!
 "$bin/benchutil" wait -url "http://127.0.0.1:$up_port/" -timeout 20s
 
@@ -103,10 +111,11 @@ backend_jwt_block() {
 EOF
 }
 
-# run_case N HANDLER LOADGEN-ARGS...: one Caddy, one load run, Caddy stopped.
-# It is called in an if, so set -e is off inside: every step is checked.
+# run_case N HANDLER LOADGEN-ARGS...: case N of this round: one Caddy, one
+# load run, Caddy stopped. It is called in an if, so set -e is off inside:
+# every step is checked.
 run_case() {
-	local n=$1 handler=$2 port admin file=$work/case$1.caddyfile log=$work/caddy$1.log
+	local n=$1 handler=$2 port admin file=$work/case$1.r$round.caddyfile log=$work/caddy$1.r$round.log
 	shift 2
 	read -r port admin < <("$bin/benchutil" ports 2) || return 1
 	cat >"$file" <<EOF
@@ -131,56 +140,59 @@ EOF
 		"$bin/caddy" run --config "$file" --adapter caddyfile >"$log" 2>&1 &
 	caddy_pid=$!
 	if ! "$bin/benchutil" wait -url "http://127.0.0.1:$port/" -timeout 30s; then
-		echo "case $n: Caddy did not start; the end of its log:" >&2
+		echo "round $round case $n: Caddy did not start; the end of its log:" >&2
 		tail -n 20 "$log" >&2
 		stop_pid "$caddy_pid"
 		caddy_pid=
 		return 1
 	fi
 	local rc=0 profiler=
-	if [[ ${BENCH_PROFILE:-} == 1 ]] && ((n >= 3)); then
+	if [[ ${BENCH_PROFILE:-} == 1 ]] && ((n >= 3 && round == rounds)); then
 		# A CPU profile of Caddy in the middle of the load, from its admin API.
 		(sleep $((warmup + 1)) && curl -s -o "$results/case$n.cpu.pprof" \
 			"http://127.0.0.1:$admin/debug/pprof/profile?seconds=5") &
 		profiler=$!
 	fi
 	"$bin/loadgen" -addr "127.0.0.1:$port" -duration "${duration}s" -warmup "${warmup}s" \
-		-connections "$conns" -out "$results/case$n.json" "$@" || rc=$?
+		-connections "$conns" -out "$results/case$n.r$round.json" "$@" || rc=$?
 	[[ -n $profiler ]] && wait "$profiler"
 	if ((n == 3)) && [[ -r /proc/$caddy_pid/status ]]; then
-		awk '/^VmRSS:/ {print $2}' "/proc/$caddy_pid/status" >"$results/rss_kib"
+		awk '/^VmRSS:/ {print $2}' "/proc/$caddy_pid/status" >"$results/rss_kib.r$round"
 	fi
 	stop_pid "$caddy_pid"
 	caddy_pid=
 	if ((rc != 0)); then
-		echo "case $n: the load generator failed; the end of Caddy's log:" >&2
+		echo "round $round case $n: the load generator failed; the end of Caddy's log:" >&2
 		tail -n 20 "$log" >&2
 	fi
 	return "$rc"
 }
 
-# fresh_tokens CASE: how many fresh tokens case 3 or 4 needs.
+# fresh_tokens CASE: how many fresh tokens case 3 or 4 of this round needs,
+# from this round's cases 1 and 2 and crypto rates (the latest round in the
+# results folder). Every run mints its own.
 fresh_tokens() {
 	"$bin/benchutil" tokens -results "$results" -case "$1" -seconds $((duration + warmup))
 }
 
 failed=0
-echo "== case 1: reverse_proxy alone, the same requests as case 2 (tokens in Authorization)"
-run_case 1 "" -mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" || failed=1
-echo "== case 2: backend_jwt, 1000 tokens cycling, RS256 generation"
-run_case 2 "$(backend_jwt_block RS256 "$keys/rsa2048.key")" \
-	-mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
-crypto middle || failed=1
-echo "== case 3: a fresh token every request, RS256 generation"
-run_case 3 "$(backend_jwt_block RS256 "$keys/rsa2048.key")" \
-	-mode fresh -tokens "$(fresh_tokens 3)" -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
-echo "== case 4: a fresh token every request, ES256 generation"
-run_case 4 "$(backend_jwt_block ES256 "$keys/p256.key")" \
-	-mode fresh -tokens "$(fresh_tokens 4)" -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
-crypto after || failed=1
+for ((round = 1; round <= rounds; round++)); do
+	crypto || failed=1
+	echo "== round $round of $rounds, case 1: reverse_proxy alone, the same requests as case 2 (tokens in Authorization)"
+	run_case 1 "" -mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" || failed=1
+	echo "== round $round of $rounds, case 2: backend_jwt, 1000 tokens cycling, RS256 generation"
+	run_case 2 "$(backend_jwt_block RS256 "$keys/rsa2048.key")" \
+		-mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
+	echo "== round $round of $rounds, case 3: a fresh token every request, RS256 generation"
+	run_case 3 "$(backend_jwt_block RS256 "$keys/rsa2048.key")" \
+		-mode fresh -tokens "$(fresh_tokens 3)" -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
+	echo "== round $round of $rounds, case 4: a fresh token every request, ES256 generation"
+	run_case 4 "$(backend_jwt_block ES256 "$keys/p256.key")" \
+		-mode fresh -tokens "$(fresh_tokens 4)" -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
+done
 
 echo
-echo "== results: ${duration}s per case after ${warmup}s warm-up, $conns connections," \
+echo "== results: $rounds round(s), ${duration}s per case after ${warmup}s warm-up, $conns connections," \
 	"$(nproc 2>/dev/null || echo '?') cores, $(go env GOVERSION), load average now: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
-"$bin/benchutil" report -results "$results"
+"$bin/benchutil" report -results "$results" || failed=1
 exit "$failed"

@@ -6,7 +6,8 @@
 //	benchutil wait -url U [-timeout 20s]       wait until U answers HTTP
 //	benchutil tokens -results D -case 3|4 -seconds S
 //	                                           how many fresh tokens to mint
-//	benchutil report -results D                print the results table
+//	benchutil report -results D                print the results: medians over
+//	                                           the rounds, and each round
 //	benchutil soak -pid P -admin U -load-result F [flags] -- LOADGEN ARGS...
 //	                                           run the load, sample Caddy's
 //	                                           memory, judge it (bench/soak.sh)

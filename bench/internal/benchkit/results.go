@@ -73,22 +73,3 @@ func ReadJSON(path string, v any) error {
 	}
 	return nil
 }
-
-// MeanRates averages the rates of several cryptorate runs (nil for none),
-// so a machine whose load drifts during the cases is measured on both
-// sides of them.
-func MeanRates(runs []CryptoRates) *CryptoRates {
-	if len(runs) == 0 {
-		return nil
-	}
-	m := runs[0]
-	for _, r := range runs[1:] {
-		m.RSASign += r.RSASign
-		m.ES256Sign += r.ES256Sign
-		m.Verify += r.Verify
-		m.Validate += r.Validate
-	}
-	n := float64(len(runs))
-	m.RSASign, m.ES256Sign, m.Verify, m.Validate = m.RSASign/n, m.ES256Sign/n, m.Verify/n, m.Validate/n
-	return &m
-}
