@@ -3,7 +3,6 @@ package validator
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/rawjson"
 )
@@ -106,29 +105,17 @@ func (f *subscriptionFields) matches(api *API) bool {
 		(stringEquals(f[fieldVersion], api.Version) || stringEquals(f[fieldVersion], "*"))
 }
 
-// subscription returns the entry as a Subscription; it matches api. Its
-// name and version are api's own strings (or "*"), and its other fields
-// share one allocation.
+// subscription returns the entry as a Subscription; it matches api, whose
+// name and version (or "*") it reuses.
 func (f *subscriptionFields) subscription(api *API) *Subscription {
 	version := "*"
 	if stringEquals(f[fieldVersion], api.Version) {
 		version = api.Version
 	}
-	var b strings.Builder
-	n := 0
-	for _, raw := range f[fieldContext:] {
-		n += len(raw) // no shorter than the value
+	field := func(i int) string {
+		v, _ := jsonStringBytes(f[i])
+		return string(v)
 	}
-	b.Grow(n)
-	var ends [numFields]int // ends[i]: where field i ends in all
-	for i := fieldContext; i < numFields; i++ {
-		if v, ok := jsonStringBytes(f[i]); ok {
-			b.Write(v)
-		}
-		ends[i] = b.Len()
-	}
-	all := b.String()
-	field := func(i int) string { return all[ends[i-1]:ends[i]] } // ends[fieldContext-1] is 0
 	return &Subscription{
 		Name:                   api.Name,
 		Version:                version,
