@@ -39,6 +39,8 @@ case $access_alg in EdDSA | ES256) ;; *)
 esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/backend-jwt-bench.XXXXXX")
 bin=$work/bin
 keys=$work/keys
@@ -47,19 +49,6 @@ mkdir -p "$bin" "$keys" "$results" "$work/xdg"
 
 upstream_pid=
 caddy_pid=
-
-# stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL.
-stop_pid() {
-	local pid=$1 i
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
 	stop_pid "$caddy_pid"
@@ -93,24 +82,6 @@ read -r up_port < <("$bin/benchutil" ports 1)
 upstream_pid=$!
 "$bin/benchutil" wait -url "http://127.0.0.1:$up_port/" -timeout 20s
 
-# backend_jwt_block SIGNING_ALG KEY_FILE: the handler of cases 2 to 4.
-backend_jwt_block() {
-	cat <<EOF
-	backend_jwt {
-		issuer https://localhost:9443/oauth2/token {
-			certificate "$keys/issuer.pub.pem"
-			algorithms $access_alg
-			validate_subscription
-		}
-		api PizzaShackAPI 1.0.0 /pizzashack
-		generate {
-			algorithm $1
-			signing_key "$2"
-		}
-	}
-EOF
-}
-
 # run_case N HANDLER LOADGEN-ARGS...: case N of this round: one Caddy, one
 # load run, Caddy stopped. It is called in an if, so set -e is off inside:
 # every step is checked.
@@ -118,32 +89,8 @@ run_case() {
 	local n=$1 handler=$2 port admin file=$work/case$1.r$round.caddyfile log=$work/caddy$1.r$round.log
 	shift 2
 	read -r port admin < <("$bin/benchutil" ports 2) || return 1
-	cat >"$file" <<EOF
-{
-	admin 127.0.0.1:$admin
-	auto_https off
-	persist_config off
-	storage file_system "$work/storage"
-	log {
-		output stderr
-		level ERROR
-	}
-}
-
-http://127.0.0.1:$port {
-	bind 127.0.0.1
-$handler
-	reverse_proxy 127.0.0.1:$up_port
-}
-EOF
-	XDG_DATA_HOME=$work/xdg XDG_CONFIG_HOME=$work/xdg \
-		"$bin/caddy" run --config "$file" --adapter caddyfile >"$log" 2>&1 &
-	caddy_pid=$!
-	if ! "$bin/benchutil" wait -url "http://127.0.0.1:$port/" -timeout 30s; then
-		echo "round $round case $n: Caddy did not start; the end of its log:" >&2
-		tail -n 20 "$log" >&2
-		stop_pid "$caddy_pid"
-		caddy_pid=
+	if ! start_caddy "$file" "$log" "$admin" "$port" "$up_port" "$handler"; then
+		echo "round $round case $n: Caddy did not start" >&2
 		return 1
 	fi
 	local rc=0 profiler=
@@ -181,13 +128,13 @@ for ((round = 1; round <= rounds; round++)); do
 	echo "== round $round of $rounds, case 1: reverse_proxy alone, the same requests as case 2 (tokens in Authorization)"
 	run_case 1 "" -mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" || failed=1
 	echo "== round $round of $rounds, case 2: backend_jwt, 1000 tokens cycling, RS256 generation"
-	run_case 2 "$(backend_jwt_block RS256 "$keys/rsa2048.key")" \
+	run_case 2 "$(backend_jwt_block "$access_alg" RS256 "$keys/rsa2048.key")" \
 		-mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
 	echo "== round $round of $rounds, case 3: a fresh token every request, RS256 generation"
-	run_case 3 "$(backend_jwt_block RS256 "$keys/rsa2048.key")" \
+	run_case 3 "$(backend_jwt_block "$access_alg" RS256 "$keys/rsa2048.key")" \
 		-mode fresh -tokens "$(fresh_tokens 3)" -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
 	echo "== round $round of $rounds, case 4: a fresh token every request, ES256 generation"
-	run_case 4 "$(backend_jwt_block ES256 "$keys/p256.key")" \
+	run_case 4 "$(backend_jwt_block "$access_alg" ES256 "$keys/p256.key")" \
 		-mode fresh -tokens "$(fresh_tokens 4)" -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
 done
 

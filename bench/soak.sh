@@ -34,6 +34,8 @@ if ! [[ $tokens =~ ^[0-9]+$ ]] || ((tokens < 1)); then
 fi
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/backend-jwt-soak.XXXXXX")
 bin=$work/bin
 keys=$work/keys
@@ -42,19 +44,6 @@ mkdir -p "$bin" "$keys" "$work/xdg"
 upstream_pid=
 caddy_pid=
 soak_pid=
-
-# stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL.
-stop_pid() {
-	local pid=$1 i
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
 	stop_pid "$soak_pid" # stops the load generator it runs
@@ -80,43 +69,7 @@ upstream_pid=$!
 "$bin/benchutil" wait -url "http://127.0.0.1:$up_port/" -timeout 20s
 
 # The handler of bench/run.sh's case 2, with the default caches.
-cat >"$work/Caddyfile" <<EOF
-{
-	admin 127.0.0.1:$admin
-	auto_https off
-	persist_config off
-	storage file_system "$work/storage"
-	log {
-		output stderr
-		level ERROR
-	}
-}
-
-http://127.0.0.1:$port {
-	bind 127.0.0.1
-	backend_jwt {
-		issuer https://localhost:9443/oauth2/token {
-			certificate "$keys/issuer.pub.pem"
-			algorithms EdDSA
-			validate_subscription
-		}
-		api PizzaShackAPI 1.0.0 /pizzashack
-		generate {
-			algorithm RS256
-			signing_key "$keys/rsa2048.key"
-		}
-	}
-	reverse_proxy 127.0.0.1:$up_port
-}
-EOF
-XDG_DATA_HOME=$work/xdg XDG_CONFIG_HOME=$work/xdg \
-	"$bin/caddy" run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 &
-caddy_pid=$!
-if ! "$bin/benchutil" wait -url "http://127.0.0.1:$port/" -timeout 30s; then
-	echo "Caddy did not start; the end of its log:" >&2
-	tail -n 20 "$work/caddy.log" >&2
-	exit 1
-fi
+start_caddy "$work/Caddyfile" "$work/caddy.log" "$admin" "$port" "$up_port" "$(backend_jwt_block EdDSA RS256 "$keys/rsa2048.key")"
 
 echo "== soak: ${duration}s, $conns keep-alive connections, $tokens distinct tokens cycling," \
 	"validated and generated token caches of 10000 each; a sample every $interval"
