@@ -2,7 +2,7 @@ package caddyfile_test
 
 import (
 	"bufio"
-	"fmt"
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,13 +15,12 @@ import (
 // for this module's metrics.
 func scrape(t *testing.T, g *gateway) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", g.AdminPort))
-	if err != nil {
-		t.Fatal(err)
+	status, body, err := g.Admin(http.MethodGet, "/metrics", "", nil)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", status, err)
 	}
-	defer resp.Body.Close()
 	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(bytes.NewReader(body))
 	for sc.Scan() {
 		line := sc.Text()
 		if !strings.HasPrefix(line, "caddy_backend_jwt_") {

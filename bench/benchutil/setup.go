@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/bench/internal/benchkit"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/loopback"
 )
 
 // keysCmd writes the benchmark's keys.
@@ -40,7 +41,7 @@ func portsCmd(args []string) error {
 	}
 	ports := make([]string, 0, n)
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := loopback.Listen()
 		if err != nil {
 			return fmt.Errorf("finding a free port: %w", err)
 		}

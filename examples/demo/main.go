@@ -14,10 +14,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/loopback"
 )
 
 // The default ports: Caddy's usual admin port, and fixed ones for the
@@ -200,12 +201,7 @@ func pickPort(port int) (int, error) {
 	if port != 0 {
 		return port, nil
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return loopback.FreePort()
 }
 
 // removeAll removes the demo's temporary folder.

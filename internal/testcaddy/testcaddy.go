@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/caddy-backend-jwt/caddy-backend-jwt/caddymodule"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/loopback"
 )
 
 // childConfigEnv names the variable that makes the test binary run as a
@@ -95,15 +95,15 @@ func (g *Gateway) StartChild(site string) {
 	})
 }
 
-// FreePort returns a TCP port free on 127.0.0.1 now.
+// FreePort returns a TCP port free on 127.0.0.1 now, outside the
+// ephemeral range (see package loopback).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // Gateway is a running Caddy serving one site on 127.0.0.1.
@@ -198,28 +198,34 @@ func (g *Gateway) StartCaddyfile(text string) {
 	g.t.Cleanup(func() {
 		_ = caddy.Stop()
 		if g.t.Failed() {
-			lines := strings.Split(strings.TrimSpace(g.Logs()), "\n")
-			g.t.Logf("the last lines of Caddy's log:\n%s", strings.Join(lines[max(0, len(lines)-30):], "\n"))
+			g.t.Logf("the last lines of Caddy's log (%s):\n%s", g.LogPath, logTail(g.Logs()))
 		}
 	})
+}
+
+// logTail is the last lines of a log, each cut short: enough to place a
+// failure without pushing the test's own messages out of a CI excerpt.
+func logTail(log string) string {
+	const lines, width = 12, 240
+	all := strings.Split(strings.TrimSpace(log), "\n")
+	tail := all[max(0, len(all)-lines):]
+	for i, l := range tail {
+		if len(l) > width {
+			tail[i] = l[:width] + "…"
+		}
+	}
+	return strings.Join(tail, "\n")
 }
 
 // Load posts a config to the admin API's /load, as an operator does, and
 // returns once the site answers requests again.
 func (g *Gateway) Load(contentType string, body []byte) error {
-	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/load", g.AdminPort), bytes.NewReader(body))
+	status, msg, err := g.Admin(http.MethodPost, "/load", contentType, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", contentType)
-	resp, err := g.Client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/load: %d %s", resp.StatusCode, msg)
+	if status != http.StatusOK {
+		return fmt.Errorf("/load: %d %s", status, msg)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -232,6 +238,45 @@ func (g *Gateway) Load(contentType string, body []byte) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Admin sends a request to the admin API on a connection of its own and
+// returns the answer's status and body.
+//
+// Every config load replaces Caddy's admin server: the new one listens
+// beside the old one (SO_REUSEPORT), and the old one shuts down in the
+// background after answering the /load (admin.go,
+// replaceLocalAdminServer). A connection that reaches the old one then is
+// dropped before any answer byte, unread: Admin sends the request again
+// then (at most twice more), and says so in the test log.
+func (g *Gateway) Admin(method, path, contentType string, body []byte) (int, []byte, error) {
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", g.AdminPort, path)
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequest(method, url, bytes.NewReader(body))
+		if err != nil {
+			return 0, nil, err
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		resp, err := g.Client.Do(req)
+		if err != nil {
+			if attempt < 2 && droppedUnanswered(err) {
+				g.t.Logf("%s %s: %v; sending it again (the old admin server was stopping)", method, path, err)
+				continue
+			}
+			return 0, nil, err
+		}
+		msg, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, msg, err
+	}
+}
+
+// droppedUnanswered reports whether a request's error is a connection
+// closed or reset before any answer.
+func droppedUnanswered(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // Response is what a test checks of an answer.
@@ -252,7 +297,7 @@ type Response struct {
 func (g *Gateway) Get(path string, headers ...string) Response {
 	g.t.Helper()
 	r, err := g.TryGet(path, headers...)
-	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+	if err != nil && droppedUnanswered(err) {
 		g.t.Logf("GET %s: %v; retrying once (connection dropped during a reload)", path, err)
 		r, err = g.TryGet(path, headers...)
 	}

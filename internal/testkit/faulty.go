@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/loopback"
 )
 
 // FaultyServer is a dependency (a JWKS or claims endpoint) on 127.0.0.1
@@ -41,7 +43,9 @@ type FaultyServer struct {
 // test, after its handlers have returned.
 func NewFaultyServer(t testing.TB, good http.Handler) *FaultyServer {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// Outside the ephemeral range, so that no outgoing connection takes
+	// the port while the server is down.
+	l, err := loopback.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
