@@ -101,7 +101,8 @@ run_case() {
 		profiler=$!
 	fi
 	"$bin/loadgen" -addr "127.0.0.1:$port" -duration "${duration}s" -warmup "${warmup}s" \
-		-connections "$conns" -out "$results/case$n.r$round.json" "$@" || rc=$?
+		-connections "$conns" -cpu-pids "caddy=$caddy_pid,upstream=$upstream_pid" \
+		-out "$results/case$n.r$round.json" "$@" || rc=$?
 	[[ -n $profiler ]] && wait "$profiler"
 	if ((n == 3)) && [[ -r /proc/$caddy_pid/status ]]; then
 		awk '/^VmRSS:/ {print $2}' "/proc/$caddy_pid/status" >"$results/rss_kib.r$round"

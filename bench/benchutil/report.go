@@ -170,6 +170,10 @@ type caseSummary struct {
 	rps, p50, p99 stat  // medians of the case's own figures
 	ratio         stat  // of the rounds' own ratios to case 1
 	errors        int64 // in all rounds
+	// cpu is the CPU time per answer by process (cpuColumns), cpuAll their
+	// sum, and busy the share of the cores that was busy.
+	cpu          map[string]stat
+	cpuAll, busy stat
 }
 
 // summary is what the report prints and judges.
@@ -201,6 +205,27 @@ func summarize(rounds []*round) *summary {
 		cs.p50 = of(func(c *benchkit.LoadResult) float64 { return float64(c.P50) })
 		cs.p99 = of(func(c *benchkit.LoadResult) float64 { return float64(c.P99) })
 		cs.ratio = over(rounds, func(rd *round) (float64, bool) { return rd.ratio(i) })
+		// cpuOf is a figure of the case's CPU accounting, where it has one.
+		cpuOf := func(f func(*benchkit.LoadResult) float64) stat {
+			return over(rounds, func(rd *round) (float64, bool) {
+				if c := rd.cases[i]; c != nil && c.CPUPerRequest != nil {
+					return f(c), true
+				}
+				return 0, false
+			})
+		}
+		cs.cpu = make(map[string]stat, len(cpuColumns))
+		for _, name := range cpuColumns {
+			cs.cpu[name] = cpuOf(func(c *benchkit.LoadResult) float64 { return c.CPUPerRequest[name] })
+		}
+		cs.cpuAll = cpuOf(func(c *benchkit.LoadResult) float64 {
+			var sum float64
+			for _, v := range c.CPUPerRequest {
+				sum += v
+			}
+			return sum
+		})
+		cs.busy = cpuOf(func(c *benchkit.LoadResult) float64 { return c.MachineBusy })
 		for _, rd := range rounds {
 			if rd.cases[i] != nil {
 				cs.errors += rd.cases[i].Errors

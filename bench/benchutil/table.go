@@ -86,6 +86,7 @@ func printReport(w io.Writer, r *results) {
 	} else {
 		fmt.Fprintln(w, "Caddy RSS after case 3: unknown")
 	}
+	printCPU(w, s)
 	for n, rd := range r.rounds {
 		if cr := rd.crypto; cr != nil {
 			fmt.Fprintf(w, "crypto round %d on %d cores: RSA-2048 sign %6.0f/s, ES256 sign %6.0f/s, %s verify %6.0f/s (validator.Validate, cache off: %6.0f/s)\n",
@@ -135,6 +136,33 @@ func printReport(w io.Writer, r *results) {
 			fmt.Fprintf(w, "; %s of case 1 (target >= %.0f%%: %s)", pct(of), 100*p.minRatio, verdict(of.med >= p.minRatio))
 		}
 		fmt.Fprintln(w)
+	}
+}
+
+// cpuColumns are the processes of the CPU table, in order.
+var cpuColumns = []string{"caddy", "upstream", "loadgen", "other"}
+
+// printCPU writes where the machine's CPU time went, per answer: the
+// medians over the rounds of each case.
+func printCPU(w io.Writer, s *summary) {
+	if s.cases[0].busy.n == 0 {
+		return
+	}
+	fmt.Fprintln(w, "CPU time per answer in µs (medians over the rounds), and how busy all cores were:")
+	fmt.Fprintf(w, "%-40s", "case")
+	for _, c := range cpuColumns {
+		fmt.Fprintf(w, " %9s", c)
+	}
+	fmt.Fprintf(w, " %9s %6s\n", "all", "busy")
+	for i, cs := range s.cases {
+		if cs.busy.n == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "%-40s", caseNames[i])
+		for _, c := range cpuColumns {
+			fmt.Fprintf(w, " %9.0f", cs.cpu[c].med)
+		}
+		fmt.Fprintf(w, " %9.0f %5.0f%%\n", cs.cpuAll.med, 100*cs.busy.med)
 	}
 }
 

@@ -41,8 +41,13 @@ func mainErr() error {
 	keyFile := flag.String("issuer-key", "", "issuer private key (cycle, fresh)")
 	tokens := flag.Int("tokens", 1000, "distinct tokens (cycle, rotate) or tokens minted ahead (fresh)")
 	expectJWT := flag.Bool("expect-jwt", false, "count an answer whose upstream saw no backend JWT as an error")
+	cpuPids := flag.String("cpu-pids", "", "name=pid,...: processes whose CPU time per answer to report, besides loadgen's (Linux)")
 	out := flag.String("out", "", "write the result as JSON here")
 	flag.Parse()
+	watch, err := parseWatched(*cpuPids)
+	if err != nil {
+		return err
+	}
 	switch {
 	case *addr == "":
 		return errors.New("-addr is required")
@@ -63,7 +68,7 @@ func mainErr() error {
 	}
 	cfg := runConfig{
 		addr: *addr, connections: *conns, warmup: *warmup, maxWarmup: *warmup + time.Minute,
-		duration: *duration, timeout: *timeout, expectJWT: *expectJWT, src: src,
+		duration: *duration, timeout: *timeout, expectJWT: *expectJWT, watch: watch, src: src,
 	}
 	t, err := run(ctx, cfg)
 	if err != nil {
@@ -73,6 +78,9 @@ func mainErr() error {
 	fmt.Printf("loadgen: %s, %d connections, %v: %d answers, %.0f req/s without error, p50 %v, p99 %v, errors %d\n",
 		res.Mode, res.Connections, *duration, res.Requests, res.RPS,
 		time.Duration(res.P50).Round(time.Microsecond), time.Duration(res.P99).Round(time.Microsecond), res.Errors)
+	if res.CPUPerRequest != nil {
+		fmt.Printf("loadgen: CPU per answer: %s; all cores %.0f%% busy\n", cpuText(res.CPUPerRequest), 100*res.MachineBusy)
+	}
 	if res.FirstError != "" {
 		fmt.Println("loadgen: first error:", res.FirstError)
 	}
@@ -132,6 +140,7 @@ func fillResult(res *benchkit.LoadResult, t *tally, window time.Duration, src so
 	res.P50 = int64(t.hist.Quantile(0.50))
 	res.P99 = int64(t.hist.Quantile(0.99))
 	res.Max = int64(t.hist.Max())
+	res.CPUPerRequest, res.MachineBusy = cpuPerRequest(t.cpu[0], t.cpu[1], t.requests)
 	if f, ok := src.(*fresh); ok {
 		res.MintedLive = f.live.Load()
 	}

@@ -21,6 +21,9 @@ type tally struct {
 	requests int64
 	errors   map[string]int64
 	first    string
+	// cpu is the CPU times at the window's start and end (the merged
+	// tally only).
+	cpu [2]cpuSample
 }
 
 func (t *tally) fail(kind, detail string) {
@@ -42,6 +45,7 @@ type runConfig struct {
 	duration    time.Duration
 	timeout     time.Duration // per request
 	expectJWT   bool          // a 200 without a backend JWT upstream is an error
+	watch       []watched     // processes whose CPU time the window accounts
 	src         source
 }
 
@@ -77,16 +81,26 @@ func run(ctx context.Context, cfg runConfig) (*tally, error) {
 	}
 	now := time.Now()
 	win.Store(&window{start: now, end: now.Add(cfg.duration)})
+	total := &tally{}
+	total.cpu[0] = sampleCPU(cfg.watch)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	interrupted := func() (*tally, error) {
 		stop.Store(true)
 		<-done
 		return nil, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
-	total := &tally{}
+	select {
+	case <-time.After(time.Until(now.Add(cfg.duration))):
+	case <-ctx.Done():
+		return interrupted()
+	}
+	total.cpu[1] = sampleCPU(cfg.watch)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return interrupted()
+	}
 	for i := range tallies {
 		t := &tallies[i]
 		if errs[i] != nil {

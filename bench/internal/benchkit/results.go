@@ -25,6 +25,12 @@ type LoadResult struct {
 	Tokens      int              `json:"tokens"`      // tokens minted before the run
 	MintedLive  int64            `json:"minted_live"` // fresh tokens minted during it
 	MintSeconds float64          `json:"mint_seconds"`
+	// CPUPerRequest is the CPU time in µs per answer in the window, by
+	// process (Caddy, the upstream, the load generator; "other" is the rest
+	// of the machine's busy time), and MachineBusy the share of all cores'
+	// time that was busy; absent where /proc could not be read.
+	CPUPerRequest map[string]float64 `json:"cpu_us_per_request,omitempty"`
+	MachineBusy   float64            `json:"machine_busy,omitempty"`
 }
 
 // CryptoRates are the operations per second cryptorate measured on all
