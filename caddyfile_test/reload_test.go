@@ -243,9 +243,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	if !strings.Contains(string(live), `"reload-A"`) || strings.Contains(string(live), `"reload-B"`) {
 		t.Errorf("GET /config/ after the last reload does not show config A: %.300s…", live)
 	}
-	// Let the last reload's old server finish stopping (see
-	// reloadDropSlack): from here on, no connection may be dropped.
-	time.Sleep(reloadDropSlack)
+	// Load has waited for the old sockets to close: from here on, no
+	// connection may be dropped.
 	after := g.StartLoad(spec)
 	after.WaitCounts(t, "answers after the last reload", 10*time.Second,
 		func(c map[string]int64) bool { return testcaddy.Total(c) >= 2*perConfig })
@@ -294,11 +293,10 @@ const (
 const (
 	// reloadDropsPerReload bounds the drops, on average over the reloads.
 	reloadDropsPerReload = 3
-	// reloadDropSlack is how long after /load returns a drop still counts
-	// as the reload's. The old server stops in the background: /load
-	// returns once the goroutines that call Shutdown have started, not once
-	// they have closed the old socket (modules/caddyhttp/app.go, App.stop),
-	// and on 2 busy cores running the race detector they can wait.
+	// reloadDropSlack is how long after Load returns (the old socket
+	// closed) a drop still counts as the reload's: a connection the old
+	// server accepted just before is closed when its goroutine next runs,
+	// which on 2 busy cores running the race detector can take a while.
 	reloadDropSlack = time.Second
 )
 

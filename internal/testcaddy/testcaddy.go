@@ -218,7 +218,17 @@ func logTail(log string) string {
 }
 
 // Load posts a config to the admin API's /load, as an operator does, and
-// returns once the site answers requests again.
+// returns once the previous config's sockets are closed and the site
+// answers requests again.
+//
+// Every load starts a new admin server and new site sockets beside the old
+// ones (SO_REUSEPORT), and stops the old ones in the background: the admin
+// server after answering the /load (admin.go, replaceLocalAdminServer),
+// the site's server once its Shutdown goroutine runs (modules/caddyhttp/
+// app.go, App.stop, which returns before that). Until then a new
+// connection can reach an old socket and be dropped unanswered, so Load
+// waits until only one socket listens on each port (Linux's /proc/net/tcp;
+// elsewhere it does not wait for that).
 func (g *Gateway) Load(contentType string, body []byte) error {
 	status, msg, err := g.Admin(http.MethodPost, "/load", contentType, body)
 	if err != nil {
@@ -227,56 +237,68 @@ func (g *Gateway) Load(contentType string, body []byte) error {
 	if status != http.StatusOK {
 		return fmt.Errorf("/load: %d %s", status, msg)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := g.TryGet("/")
+		err := g.oldSocketsOpen()
+		if err == nil {
+			_, err = g.TryGet("/")
+		}
 		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the site does not answer after /load: %w", err)
+			return fmt.Errorf("after /load: %w", err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// oldSocketsOpen returns an error while more than one socket listens on
+// the admin port or the site's port.
+func (g *Gateway) oldSocketsOpen() error {
+	for _, port := range []int{g.AdminPort, g.Port} {
+		if n, ok := listeningSockets(port); ok && n > 1 {
+			return fmt.Errorf("%d sockets still listen on port %d", n, port)
+		}
+	}
+	return nil
+}
+
+// listeningSockets counts the IPv4 TCP sockets listening on a port, from
+// /proc/net/tcp; ok is false where that cannot be read.
+func listeningSockets(port int) (n int, ok bool) {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0, false
+	}
+	suffix := fmt.Sprintf(":%04X", port)
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		// sl local_address rem_address st …; st 0A is LISTEN.
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[1], suffix) && f[3] == "0A" {
+			n++
+		}
+	}
+	return n, true
 }
 
 // Admin sends a request to the admin API on a connection of its own and
 // returns the answer's status and body.
-//
-// Every config load replaces Caddy's admin server: the new one listens
-// beside the old one (SO_REUSEPORT), and the old one shuts down in the
-// background after answering the /load (admin.go,
-// replaceLocalAdminServer). A connection that reaches the old one then is
-// dropped before any answer byte, unread: Admin sends the request again
-// then (at most twice more), and says so in the test log.
 func (g *Gateway) Admin(method, path, contentType string, body []byte) (int, []byte, error) {
-	url := fmt.Sprintf("http://127.0.0.1:%d%s", g.AdminPort, path)
-	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequest(method, url, bytes.NewReader(body))
-		if err != nil {
-			return 0, nil, err
-		}
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		resp, err := g.Client.Do(req)
-		if err != nil {
-			if attempt < 2 && droppedUnanswered(err) {
-				g.t.Logf("%s %s: %v; sending it again (the old admin server was stopping)", method, path, err)
-				continue
-			}
-			return 0, nil, err
-		}
-		msg, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, msg, err
+	req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", g.AdminPort, path), bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
 	}
-}
-
-// droppedUnanswered reports whether a request's error is a connection
-// closed or reset before any answer.
-func droppedUnanswered(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := g.Client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	msg, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, msg, err
 }
 
 // Response is what a test checks of an answer.
@@ -297,7 +319,7 @@ type Response struct {
 func (g *Gateway) Get(path string, headers ...string) Response {
 	g.t.Helper()
 	r, err := g.TryGet(path, headers...)
-	if err != nil && droppedUnanswered(err) {
+	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
 		g.t.Logf("GET %s: %v; retrying once (connection dropped during a reload)", path, err)
 		r, err = g.TryGet(path, headers...)
 	}
