@@ -11,7 +11,7 @@
 # Environment: ROUNDS (default 3), ACCESS_ALG (EdDSA or ES256, the access
 # tokens' algorithm; default EdDSA), WARMUP (seconds before each measured
 # window; default 1), CRYPTO_SECONDS (per measured crypto operation; default
-# 2), BENCH_PROFILE=1 (a 5 s CPU profile of Caddy during cases 3 and 4 of the
+# 2), BENCH_PROFILE=1 (a 5 s CPU profile of Caddy during each case of the
 # last round, kept with BENCH_KEEP=1 as caseN.cpu.pprof; needs curl),
 # BENCH_KEEP=1 (keep the temporary folder: Caddyfiles, logs, JSON results).
 set -euo pipefail
@@ -94,7 +94,7 @@ run_case() {
 		return 1
 	fi
 	local rc=0 profiler=
-	if [[ ${BENCH_PROFILE:-} == 1 ]] && ((n >= 3 && round == rounds)); then
+	if [[ ${BENCH_PROFILE:-} == 1 ]] && ((round == rounds)); then
 		# A CPU profile of Caddy in the middle of the load, from its admin API.
 		(sleep $((warmup + 1)) && curl -s -o "$results/case$n.cpu.pprof" \
 			"http://127.0.0.1:$admin/debug/pprof/profile?seconds=5") &
