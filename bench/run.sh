@@ -13,7 +13,9 @@
 # window; default 1), CRYPTO_SECONDS (per measured crypto operation; default
 # 2), BENCH_PROFILE=1 (a 5 s CPU profile of Caddy during each case of the
 # last round, kept with BENCH_KEEP=1 as caseN.cpu.pprof; needs curl),
-# BENCH_KEEP=1 (keep the temporary folder: Caddyfiles, logs, JSON results).
+# BENCH_KEEP=1 (keep the temporary folder: Caddyfiles, logs, JSON results),
+# HARNESS_PROCS (GOMAXPROCS of the load generator and the upstream; default
+# 1: on cores shared with Caddy, more only adds wake-ups and spinning).
 set -euo pipefail
 
 duration=${1:-10}
@@ -22,12 +24,17 @@ warmup=${WARMUP:-1}
 access_alg=${ACCESS_ALG:-EdDSA}
 crypto_seconds=${CRYPTO_SECONDS:-2}
 rounds=${ROUNDS:-3}
+harness_procs=${HARNESS_PROCS:-1}
 for v in "$duration" "$conns" "$warmup" "$crypto_seconds"; do
 	if ! [[ $v =~ ^[0-9]+$ ]] || ((v < 1 || v > 3600)); then
 		echo "usage: $0 [duration-seconds] [connections]  (whole numbers, 1 to 3600)" >&2
 		exit 2
 	fi
 done
+if ! [[ $harness_procs =~ ^[0-9]+$ ]] || ((harness_procs < 1 || harness_procs > 256)); then
+	echo "HARNESS_PROCS=$harness_procs: want a whole number, 1 to 256" >&2
+	exit 2
+fi
 if ! [[ $rounds =~ ^[0-9]+$ ]] || ((rounds < 1 || rounds > 100)); then
 	echo "ROUNDS=$rounds: want a whole number, 1 to 100" >&2
 	exit 2
@@ -77,7 +84,7 @@ crypto() {
 read -r up_port < <("$bin/benchutil" ports 1)
 # The upstream stops by itself at the latest after the longest the run can
 # take (a minute of slack a case for starting Caddy and minting).
-"$bin/upstream" -port "$up_port" -lifetime "$((7200 + rounds * (4 * (duration + warmup + 60) + 4 * crypto_seconds + 60)))s" \
+GOMAXPROCS=$harness_procs "$bin/upstream" -port "$up_port" -lifetime "$((7200 + rounds * (4 * (duration + warmup + 60) + 4 * crypto_seconds + 60)))s" \
 	>"$work/upstream.log" 2>&1 &
 upstream_pid=$!
 "$bin/benchutil" wait -url "http://127.0.0.1:$up_port/" -timeout 20s
@@ -100,7 +107,7 @@ run_case() {
 			"http://127.0.0.1:$admin/debug/pprof/profile?seconds=5") &
 		profiler=$!
 	fi
-	"$bin/loadgen" -addr "127.0.0.1:$port" -duration "${duration}s" -warmup "${warmup}s" \
+	GOMAXPROCS=$harness_procs "$bin/loadgen" -addr "127.0.0.1:$port" -duration "${duration}s" -warmup "${warmup}s" \
 		-connections "$conns" -cpu-pids "caddy=$caddy_pid,upstream=$upstream_pid" \
 		-out "$results/case$n.r$round.json" "$@" || rc=$?
 	[[ -n $profiler ]] && wait "$profiler"
@@ -141,6 +148,6 @@ done
 
 echo
 echo "== results: $rounds round(s), ${duration}s per case after ${warmup}s warm-up, $conns connections," \
-	"$(nproc 2>/dev/null || echo '?') cores, $(go env GOVERSION), load average now: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+	"$(nproc 2>/dev/null || echo '?') cores, load generator and upstream at GOMAXPROCS=$harness_procs, $(go env GOVERSION), load average now: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 "$bin/benchutil" report -results "$results" || failed=1
 exit "$failed"
