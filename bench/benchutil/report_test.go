@@ -245,3 +245,40 @@ func TestLoadResults(t *testing.T) {
 		t.Errorf("an empty folder gives %+v", empty)
 	}
 }
+
+// The CPU table gives each case's medians over the rounds that measured
+// CPU time, and is left out when case 1 has none.
+func TestReportCPU(t *testing.T) {
+	rounds := threeRounds()
+	cpu := func(caddy, upstream, loadgen, other, busy float64) (map[string]float64, float64) {
+		return map[string]float64{"caddy": caddy, "upstream": upstream, "loadgen": loadgen, "other": other}, busy
+	}
+	rounds[0].cases[0].CPUPerRequest, rounds[0].cases[0].MachineBusy = cpu(150, 50, 40, 0, 0.9)
+	rounds[1].cases[0].CPUPerRequest, rounds[1].cases[0].MachineBusy = cpu(170, 60, 30, 2, 0.8)
+	rounds[2].cases[0].CPUPerRequest, rounds[2].cases[0].MachineBusy = cpu(140, 40, 35, 1, 1)
+	rounds[0].cases[3].CPUPerRequest, rounds[0].cases[3].MachineBusy = cpu(300, 70, 50, 0, 0.95)
+	var buf bytes.Buffer
+	printReport(&buf, &results{rounds: rounds})
+	for _, w := range []string{
+		"caddy  upstream   loadgen     other       all   busy",
+		// medians: 150, 50, 35, 1; all 240, 240, 216; busy 0.9
+		"1 reverse_proxy alone                          150        50        35         1       240    90%",
+		// one round only
+		"4 fresh token each, ES256 backend JWT          300        70        50         0       420    95%",
+	} {
+		if !strings.Contains(buf.String(), w) {
+			t.Errorf("the report lacks %q:\n%s", w, buf.String())
+		}
+	}
+	_, table, _ := strings.Cut(buf.String(), "CPU time per answer")
+	table, _, _ = strings.Cut(table, "crypto round")
+	if strings.Contains(table, caseNames[1]) {
+		t.Errorf("case 2, without CPU times, has a row in the CPU table:\n%s", table)
+	}
+
+	buf.Reset()
+	printReport(&buf, &results{rounds: threeRounds()})
+	if strings.Contains(buf.String(), "CPU time per answer") {
+		t.Errorf("a report without CPU times prints the CPU table:\n%s", buf.String())
+	}
+}
