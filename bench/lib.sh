@@ -14,6 +14,21 @@ stop_pid() {
 	wait "$pid" 2>/dev/null || true
 }
 
+# stop_all_and_clean PID...: stops the processes in the order given, then
+# removes the temporary folder, or keeps it with BENCH_KEEP=1. The
+# scripts' EXIT trap.
+stop_all_and_clean() {
+	local pid
+	for pid in "$@"; do
+		stop_pid "$pid"
+	done
+	if [[ ${BENCH_KEEP:-} == 1 ]]; then
+		echo "kept $work"
+	else
+		rm -rf "$work"
+	fi
+}
+
 # backend_jwt_block ACCESS_ALG SIGNING_ALG KEY_FILE: the handler under test:
 # an issuer with a certificate, validate_subscription, an api, and
 # generation with the default caches.

@@ -57,15 +57,7 @@ mkdir -p "$bin" "$keys" "$results" "$work/xdg"
 upstream_pid=
 caddy_pid=
 
-cleanup() {
-	stop_pid "$caddy_pid"
-	stop_pid "$upstream_pid"
-	if [[ ${BENCH_KEEP:-} == 1 ]]; then
-		echo "kept $work"
-	else
-		rm -rf "$work"
-	fi
-}
+cleanup() { stop_all_and_clean "$caddy_pid" "$upstream_pid"; }
 trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 

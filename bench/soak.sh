@@ -45,16 +45,8 @@ upstream_pid=
 caddy_pid=
 soak_pid=
 
-cleanup() {
-	stop_pid "$soak_pid" # stops the load generator it runs
-	stop_pid "$caddy_pid"
-	stop_pid "$upstream_pid"
-	if [[ ${BENCH_KEEP:-} == 1 ]]; then
-		echo "kept $work"
-	else
-		rm -rf "$work"
-	fi
-}
+# The soak's own process stops the load generator it runs.
+cleanup() { stop_all_and_clean "$soak_pid" "$caddy_pid" "$upstream_pid"; }
 trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 
