@@ -8,8 +8,8 @@
 # rounds (ratios and predictions computed within each round) at the end.
 # Needs only Go (and Linux for the RSS).
 #
-# Environment: ROUNDS (default 3), ACCESS_ALG (EdDSA or ES256, the access
-# tokens' algorithm; default EdDSA), WARMUP (seconds before each measured
+# Environment: ROUNDS (default 3), ACCESS_ALG (RS256, EdDSA or ES256, the
+# access tokens' algorithm; default RS256, as WSO2 signs them), WARMUP (seconds before each measured
 # window; default 1), CRYPTO_SECONDS (per measured crypto operation; default
 # 2), BENCH_PROFILE=1 (a 5 s CPU profile of Caddy during each case of the
 # last round, kept with BENCH_KEEP=1 as caseN.cpu.pprof; needs curl),
@@ -21,7 +21,7 @@ set -euo pipefail
 duration=${1:-10}
 conns=${2:-32}
 warmup=${WARMUP:-1}
-access_alg=${ACCESS_ALG:-EdDSA}
+access_alg=${ACCESS_ALG:-RS256}
 crypto_seconds=${CRYPTO_SECONDS:-2}
 rounds=${ROUNDS:-3}
 harness_procs=${HARNESS_PROCS:-1}
@@ -39,8 +39,8 @@ if ! [[ $rounds =~ ^[0-9]+$ ]] || ((rounds < 1 || rounds > 100)); then
 	echo "ROUNDS=$rounds: want a whole number, 1 to 100" >&2
 	exit 2
 fi
-case $access_alg in EdDSA | ES256) ;; *)
-	echo "ACCESS_ALG=$access_alg: want EdDSA or ES256" >&2
+case $access_alg in RS256 | EdDSA | ES256) ;; *)
+	echo "ACCESS_ALG=$access_alg: want RS256, EdDSA or ES256" >&2
 	exit 2
 	;;
 esac
@@ -115,27 +115,36 @@ run_case() {
 	return "$rc"
 }
 
-# fresh_tokens CASE: how many fresh tokens case 3 or 4 of this round needs,
-# from this round's cases 1 and 2 and crypto rates (the latest round in the
-# results folder). Every run mints its own.
+# The run's access tokens, token i on line i+1, minted on both cores while
+# no Caddy runs and shared by every case: each case's Caddy is new, so it
+# has seen none of them. Cases 1 and 2 send the first 1000 round and round.
+tokens=$work/tokens
+mint() { "$bin/benchutil" mint -issuer-key "$keys/issuer.key" -out "$tokens" -count "$1"; }
+
+# fresh_tokens CASE: mints, if the token file lacks them, as many tokens as
+# case 3 or 4 of this round needs, from this round's cases 1 and 2 and
+# crypto rates (the latest round in the results folder), and prints that
+# number.
 fresh_tokens() {
-	"$bin/benchutil" tokens -results "$results" -case "$1" -seconds $((duration + warmup))
+	local n
+	n=$("$bin/benchutil" tokens -results "$results" -case "$1" -seconds $((duration + warmup))) && mint "$n" >&2 && echo "$n"
 }
 
+mint 1000
 failed=0
 for ((round = 1; round <= rounds; round++)); do
 	crypto || failed=1
 	echo "== round $round of $rounds, case 1: reverse_proxy alone, the same requests as case 2 (tokens in Authorization)"
-	run_case 1 "" -mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" || failed=1
+	run_case 1 "" -mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" -tokens-file "$tokens" || failed=1
 	echo "== round $round of $rounds, case 2: backend_jwt, 1000 tokens cycling, RS256 generation"
 	run_case 2 "$(backend_jwt_block "$access_alg" RS256 "$keys/rsa2048.key")" \
-		-mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
+		-mode cycle -tokens 1000 -issuer-key "$keys/issuer.key" -tokens-file "$tokens" -expect-jwt || failed=1
 	echo "== round $round of $rounds, case 3: a fresh token every request, RS256 generation"
 	run_case 3 "$(backend_jwt_block "$access_alg" RS256 "$keys/rsa2048.key")" \
-		-mode fresh -tokens "$(fresh_tokens 3)" -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
+		-mode fresh -tokens "$(fresh_tokens 3)" -issuer-key "$keys/issuer.key" -tokens-file "$tokens" -expect-jwt || failed=1
 	echo "== round $round of $rounds, case 4: a fresh token every request, ES256 generation"
 	run_case 4 "$(backend_jwt_block "$access_alg" ES256 "$keys/p256.key")" \
-		-mode fresh -tokens "$(fresh_tokens 4)" -issuer-key "$keys/issuer.key" -expect-jwt || failed=1
+		-mode fresh -tokens "$(fresh_tokens 4)" -issuer-key "$keys/issuer.key" -tokens-file "$tokens" -expect-jwt || failed=1
 done
 
 echo

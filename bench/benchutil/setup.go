@@ -19,7 +19,7 @@ import (
 func keysCmd(args []string) error {
 	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
 	dir := fs.String("dir", "", "folder to write the keys to")
-	alg := fs.String("alg", "EdDSA", "access-token algorithm: EdDSA or ES256")
+	alg := fs.String("alg", "RS256", "access-token algorithm: RS256, EdDSA or ES256")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -27,6 +27,41 @@ func keysCmd(args []string) error {
 		return errors.New("-dir is required")
 	}
 	return benchkit.WriteKeys(*dir, *alg)
+}
+
+// mintCmd makes a token file hold at least -count tokens of the issuer
+// key, minting the ones it lacks on all cores.
+func mintCmd(args []string) error {
+	fs := flag.NewFlagSet("mint", flag.ContinueOnError)
+	keyFile := fs.String("issuer-key", "", "issuer private key")
+	out := fs.String("out", "", "token file")
+	count := fs.Int("count", 0, "tokens the file must hold")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *keyFile == "" || *out == "":
+		return errors.New("-issuer-key and -out are required")
+	case *count < 1 || *count > 5_000_000:
+		return fmt.Errorf("-count %d: want 1 to 5000000", *count)
+	}
+	key, err := benchkit.LoadSigner(*keyFile)
+	if err != nil {
+		return err
+	}
+	m, err := benchkit.NewMinter(key)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	minted, err := benchkit.ExtendTokenFile(*out, m, *count)
+	if err != nil {
+		return err
+	}
+	if minted > 0 {
+		fmt.Printf("minted %d %s access tokens in %.1fs\n", minted, m.Alg(), time.Since(began).Seconds())
+	}
+	return nil
 }
 
 // portsCmd prints n distinct free TCP ports of 127.0.0.1: it holds them all

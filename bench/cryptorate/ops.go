@@ -100,6 +100,9 @@ func (o *ops) verify() error {
 	}
 	ok := false
 	switch pub := o.issuerPub.(type) {
+	case *rsa.PublicKey:
+		h := sha256.Sum256(o.signed)
+		ok = rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig) == nil
 	case ed25519.PublicKey:
 		ok = ed25519.Verify(pub, o.signed, sig)
 	case *ecdsa.PublicKey:

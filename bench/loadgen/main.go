@@ -8,7 +8,9 @@
 // cache hits only); rotate sends them round and round too, with the window
 // starting after -warmup alone (bench/soak.sh: more tokens than the caches
 // hold); fresh sends every request a token never sent before (-tokens of
-// them minted before the run, more on the spot if needed).
+// them minted before the run, more on the spot if needed). With
+// -tokens-file, the tokens minted ahead are read from a file that
+// benchutil mint wrote with the same -issuer-key.
 package main
 
 import (
@@ -38,7 +40,8 @@ func mainErr() error {
 	duration := flag.Duration("duration", 10*time.Second, "measured window")
 	warmup := flag.Duration("warmup", time.Second, "warm-up before the window")
 	timeout := flag.Duration("timeout", 10*time.Second, "per-request timeout")
-	keyFile := flag.String("issuer-key", "", "issuer private key (cycle, fresh)")
+	keyFile := flag.String("issuer-key", "", "issuer private key (cycle, rotate, fresh)")
+	tokenFile := flag.String("tokens-file", "", "read the tokens from this file (benchutil mint) instead of minting them")
 	tokens := flag.Int("tokens", 1000, "distinct tokens (cycle, rotate) or tokens minted ahead (fresh)")
 	expectJWT := flag.Bool("expect-jwt", false, "count an answer whose upstream saw no backend JWT as an error")
 	cpuPids := flag.String("cpu-pids", "", "name=pid,...: processes whose CPU time per answer to report, besides loadgen's (Linux)")
@@ -62,7 +65,7 @@ func mainErr() error {
 	defer stop()
 
 	res := benchkit.LoadResult{Mode: *mode, Connections: *conns}
-	src, err := newSource(*mode, *keyFile, *tokens, &res)
+	src, err := newSource(*mode, *keyFile, *tokenFile, *tokens, &res)
 	if err != nil {
 		return err
 	}
@@ -93,8 +96,9 @@ func mainErr() error {
 	return nil
 }
 
-// newSource makes the mode's token source, minting its tokens first.
-func newSource(mode, keyFile string, n int, res *benchkit.LoadResult) (source, error) {
+// newSource makes the mode's token source, minting its tokens first or
+// reading them from tokenFile.
+func newSource(mode, keyFile, tokenFile string, n int, res *benchkit.LoadResult) (source, error) {
 	if mode == "none" {
 		return noTokens{}, nil
 	}
@@ -113,12 +117,23 @@ func newSource(mode, keyFile string, n int, res *benchkit.LoadResult) (source, e
 		return nil, err
 	}
 	began := time.Now()
-	tokens, err := m.MintAll(n)
+	var tokens []string
+	if tokenFile != "" {
+		tokens, err = benchkit.ReadTokens(tokenFile, n)
+	} else {
+		tokens, err = m.MintAll(n)
+	}
 	if err != nil {
 		return nil, err
 	}
-	res.AccessAlg, res.Tokens, res.MintSeconds = m.Alg(), n, time.Since(began).Seconds()
-	fmt.Printf("loadgen: minted %d %s access tokens in %.2fs\n", n, m.Alg(), res.MintSeconds)
+	if len(tokens) < n && mode != "fresh" {
+		return nil, fmt.Errorf("%s holds %d tokens; -mode %s needs %d", tokenFile, len(tokens), mode, n)
+	}
+	res.AccessAlg, res.Tokens = m.Alg(), len(tokens)
+	if tokenFile == "" {
+		res.MintSeconds = time.Since(began).Seconds()
+		fmt.Printf("loadgen: minted %d %s access tokens in %.2fs\n", n, m.Alg(), res.MintSeconds)
+	}
 	switch mode {
 	case "cycle":
 		return &cycling{tokens: tokens}, nil

@@ -7,7 +7,11 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
@@ -24,7 +28,11 @@ func TestMintedTokensValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []crypto.Signer{ed, p256} {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []crypto.Signer{rsaKey, ed, p256} {
 		m, err := NewMinter(key)
 		if err != nil {
 			t.Fatal(err)
@@ -53,6 +61,53 @@ func TestMintedTokensValidate(t *testing.T) {
 				t.Fatalf("%s token %d is refused: %v", m.Alg(), i, err)
 			}
 		}
+	}
+}
+
+// A token file grows by the tokens it lacks, numbered after those it holds,
+// and gives back the first n.
+func TestTokenFile(t *testing.T) {
+	_, ed, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMinter(ed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.MintAll(30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tokens")
+	for _, step := range []struct{ extendTo, minted, read int }{
+		{10, 10, 10}, // a new file
+		{5, 0, 5},    // it holds enough
+		{30, 20, 40}, // it grows; a read beyond it gets what there is
+	} {
+		minted, err := ExtendTokenFile(path, m, step.extendTo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if minted != step.minted {
+			t.Errorf("extending to %d minted %d, want %d", step.extendTo, minted, step.minted)
+		}
+		got, err := ReadTokens(path, step.read)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := min(step.read, max(step.extendTo, 10)); !slices.Equal(got, want[:n]) {
+			t.Errorf("after extending to %d, reading %d gave %d tokens, not tokens 0 to %d", step.extendTo, step.read, len(got), n-1)
+		}
+	}
+	if _, err := ReadTokens(filepath.Join(t.TempDir(), "none"), 1); err == nil {
+		t.Error("reading a missing token file gave no error")
+	}
+	if err := os.WriteFile(path, []byte("a\n\nb\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadTokens(path, 3); err == nil {
+		t.Error("a token file with an empty line gave no error")
 	}
 }
 

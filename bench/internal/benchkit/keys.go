@@ -27,8 +27,8 @@ const (
 	P256KeyFile = "p256.key"
 )
 
-// WriteKeys makes fresh keys in dir: an issuer key for accessAlg (EdDSA or
-// ES256) with its public key, and the RSA-2048 and P-256 signing keys.
+// WriteKeys makes fresh keys in dir: an issuer key for accessAlg (RS256,
+// EdDSA or ES256) with its public key, and the RSA-2048 and P-256 signing keys.
 func WriteKeys(dir, accessAlg string) error {
 	issuer, err := newIssuerKey(accessAlg)
 	if err != nil {
@@ -60,6 +60,12 @@ func WriteKeys(dir, accessAlg string) error {
 
 func newIssuerKey(alg string) (crypto.Signer, error) {
 	switch alg {
+	case "RS256":
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, fmt.Errorf("generating the RSA issuer key: %w", err)
+		}
+		return k, nil
 	case "EdDSA":
 		_, k, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
@@ -73,7 +79,7 @@ func newIssuerKey(alg string) (crypto.Signer, error) {
 		}
 		return k, nil
 	}
-	return nil, fmt.Errorf("access-token algorithm %q: want EdDSA or ES256", alg)
+	return nil, fmt.Errorf("access-token algorithm %q: want RS256, EdDSA or ES256", alg)
 }
 
 func writePEM(path, typ string, der []byte) error {

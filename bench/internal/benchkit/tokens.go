@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -29,10 +30,9 @@ const (
 )
 
 // Minter makes WSO2 API Manager style access tokens of Issuer, all alike but
-// for their sub and jti, signed by the issuer key (EdDSA or ES256, chosen
-// because minting them ahead of a run is fast; RS256 minting is not). The
-// tokens have no kid: the issuer is configured with a certificate. It is
-// safe for concurrent use.
+// for their sub and jti, signed by the issuer key: RS256 (WSO2's own), EdDSA
+// or ES256. The tokens have no kid: the issuer is configured with a
+// certificate. It is safe for concurrent use.
 type Minter struct {
 	alg    string
 	key    crypto.Signer
@@ -40,10 +40,12 @@ type Minter struct {
 	now    int64
 }
 
-// NewMinter returns a Minter signing with key, an Ed25519 or P-256 key.
+// NewMinter returns a Minter signing with key, an RSA, Ed25519 or P-256 key.
 func NewMinter(key crypto.Signer) (*Minter, error) {
 	var alg string
 	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		alg = "RS256"
 	case ed25519.PrivateKey:
 		alg = "EdDSA"
 	case *ecdsa.PrivateKey:
@@ -52,7 +54,7 @@ func NewMinter(key crypto.Signer) (*Minter, error) {
 		}
 		alg = "ES256"
 	default:
-		return nil, fmt.Errorf("issuer key of type %T: want Ed25519 or P-256", key)
+		return nil, fmt.Errorf("issuer key of type %T: want RSA, Ed25519 or P-256", key)
 	}
 	h, err := json.Marshal(map[string]string{"alg": alg, "typ": "JWT"})
 	if err != nil {
@@ -79,8 +81,11 @@ func (m *Minter) Mint(i int) (string, error) {
 }
 
 // MintAll mints tokens 0 to n-1 on all cores.
-func (m *Minter) MintAll(n int) ([]string, error) {
-	tokens := make([]string, n)
+func (m *Minter) MintAll(n int) ([]string, error) { return m.MintRange(0, n) }
+
+// MintRange mints tokens from to to-1 on all cores.
+func (m *Minter) MintRange(from, to int) ([]string, error) {
+	tokens := make([]string, max(0, to-from))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, runtime.GOMAXPROCS(0))
@@ -88,10 +93,10 @@ func (m *Minter) MintAll(n int) ([]string, error) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= n {
+				if i >= len(tokens) {
 					return
 				}
-				if tokens[i], errs[w] = m.Mint(i); errs[w] != nil {
+				if tokens[i], errs[w] = m.Mint(from + i); errs[w] != nil {
 					return
 				}
 			}
@@ -108,6 +113,13 @@ func (m *Minter) MintAll(n int) ([]string, error) {
 
 func (m *Minter) sign(input []byte) ([]byte, error) {
 	switch k := m.key.(type) {
+	case *rsa.PrivateKey:
+		digest := sha256.Sum256(input)
+		sig, err := rsa.SignPKCS1v15(nil, k, crypto.SHA256, digest[:])
+		if err != nil {
+			return nil, fmt.Errorf("signing RS256: %w", err)
+		}
+		return sig, nil
 	case ed25519.PrivateKey:
 		return ed25519.Sign(k, input), nil
 	case *ecdsa.PrivateKey:
