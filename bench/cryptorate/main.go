@@ -3,7 +3,10 @@
 // (an RS256 backend JWT), ES256 signing (an ES256 backend JWT), and the
 // signature check of one access token of the kind the all-miss cases send.
 // It also measures the project's validator.Validate on that token with its
-// cache off, for information. It writes the rates as JSON.
+// cache off, for information. It writes the rates as JSON, and prints them
+// with the CPU time each operation took (which a rate on a busy machine
+// does not show: run it beside other load to see what sharing the cores
+// costs the crypto).
 package main
 
 import (
@@ -60,19 +63,30 @@ func mainErr() error {
 	// work on a shared machine slows them all alike.
 	counts := make([]int64, len(measured))
 	spent := make([]time.Duration, len(measured))
+	cpu := make([]time.Duration, len(measured))
 	for range *rounds {
 		for i, m := range measured {
+			before, err := benchkit.SelfCPU()
+			if err != nil {
+				return err
+			}
 			n, d, err := measure(*each/time.Duration(*rounds), m.op)
 			if err != nil {
 				return fmt.Errorf("%s: %w", m.name, err)
 			}
+			after, err := benchkit.SelfCPU()
+			if err != nil {
+				return err
+			}
 			counts[i] += n
 			spent[i] += d
+			cpu[i] += after - before
 		}
 	}
 	for i, m := range measured {
 		*m.dst = float64(counts[i]) / spent[i].Seconds()
-		fmt.Printf("cryptorate: %-32s %9.0f /s on %d cores\n", m.name, *m.dst, rates.Cores)
+		fmt.Printf("cryptorate: %-32s %9.0f /s on %d cores, %6.1f µs of CPU each\n", m.name, *m.dst, rates.Cores,
+			float64(cpu[i].Nanoseconds())/1e3/float64(counts[i]))
 	}
 	if *out != "" {
 		return benchkit.WriteJSON(*out, rates)

@@ -8,8 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/bench/internal/benchkit"
 )
 
 // clockTick is the unit of the CPU times in /proc: USER_HZ, 100 on every
@@ -51,11 +52,11 @@ type cpuSample struct {
 // sampleCPU reads the CPU times now.
 func sampleCPU(ws []watched) cpuSample {
 	s := cpuSample{procs: make(map[string]time.Duration, len(ws)+1), ok: true}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	self, err := benchkit.SelfCPU()
+	if err != nil {
 		s.ok = false
 	}
-	s.procs["loadgen"] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	s.procs["loadgen"] = self
 	for _, w := range ws {
 		d, err := processCPU(w.pid)
 		if err != nil {
@@ -63,7 +64,6 @@ func sampleCPU(ws []watched) cpuSample {
 		}
 		s.procs[w.name] = d
 	}
-	var err error
 	if s.machineBusy, s.all, err = machineCPU(); err != nil {
 		s.ok = false
 	}
