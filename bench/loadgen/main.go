@@ -116,24 +116,22 @@ func newSource(mode, keyFile, tokenFile string, n int, res *benchkit.LoadResult)
 	if err != nil {
 		return nil, err
 	}
-	began := time.Now()
 	var tokens []string
 	if tokenFile != "" {
-		tokens, err = benchkit.ReadTokens(tokenFile, n)
+		if tokens, err = benchkit.ReadTokens(tokenFile, n); err != nil {
+			return nil, err
+		}
+		if len(tokens) < n && mode != "fresh" {
+			return nil, fmt.Errorf("%s holds %d tokens; -mode %s needs %d", tokenFile, len(tokens), mode, n)
+		}
 	} else {
-		tokens, err = m.MintAll(n)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(tokens) < n && mode != "fresh" {
-		return nil, fmt.Errorf("%s holds %d tokens; -mode %s needs %d", tokenFile, len(tokens), mode, n)
+		began := time.Now()
+		if tokens, err = m.MintAll(n); err != nil {
+			return nil, err
+		}
+		fmt.Printf("loadgen: minted %d %s access tokens in %.2fs\n", n, m.Alg(), time.Since(began).Seconds())
 	}
 	res.AccessAlg, res.Tokens = m.Alg(), len(tokens)
-	if tokenFile == "" {
-		res.MintSeconds = time.Since(began).Seconds()
-		fmt.Printf("loadgen: minted %d %s access tokens in %.2fs\n", n, m.Alg(), res.MintSeconds)
-	}
 	switch mode {
 	case "cycle":
 		return &cycling{tokens: tokens}, nil

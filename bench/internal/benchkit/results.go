@@ -15,16 +15,15 @@ type LoadResult struct {
 	Errors      int64   `json:"errors"`      // failed requests in the window
 	// ErrorKinds counts the errors by kind ("status 401", "no backend JWT",
 	// "transport").
-	ErrorKinds  map[string]int64 `json:"error_kinds,omitempty"`
-	FirstError  string           `json:"first_error,omitempty"`
-	RPS         float64          `json:"rps"`    // answers without error per second
-	P50         int64            `json:"p50_ns"` // latency percentiles
-	P99         int64            `json:"p99_ns"`
-	Max         int64            `json:"max_ns"`
-	AccessAlg   string           `json:"access_alg,omitempty"`
-	Tokens      int              `json:"tokens"`      // tokens minted before the run
-	MintedLive  int64            `json:"minted_live"` // fresh tokens minted during it
-	MintSeconds float64          `json:"mint_seconds"`
+	ErrorKinds map[string]int64 `json:"error_kinds,omitempty"`
+	FirstError string           `json:"first_error,omitempty"`
+	RPS        float64          `json:"rps"`    // answers without error per second
+	P50        int64            `json:"p50_ns"` // latency percentiles
+	P99        int64            `json:"p99_ns"`
+	Max        int64            `json:"max_ns"`
+	AccessAlg  string           `json:"access_alg,omitempty"`
+	Tokens     int              `json:"tokens"`      // tokens minted or read before the run
+	MintedLive int64            `json:"minted_live"` // fresh tokens minted during it
 	// CPUPerRequest is the CPU time in µs per answer in the window, by
 	// process (Caddy, the upstream, the load generator; "other" is the rest
 	// of the machine's busy time), and MachineBusy the share of all cores'
