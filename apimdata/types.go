@@ -1,0 +1,82 @@
+// Package apimdata reads WSO2 API Manager's internal data REST API
+// ({server_url}/internal/data/v1: APIs, applications, consumer-key mappings,
+// subscriptions and revoked tokens) and keeps it as immutable, indexed
+// snapshots, as WSO2's gateways do from API Manager 3.2 on, when access
+// tokens no longer carry the application and its subscriptions.
+//
+// A Store re-reads everything on a period and swaps the new Snapshot in
+// atomically; lookups read the current one without locks or allocations
+// and never wait on a read. The package does not depend on Caddy.
+package apimdata
+
+// Subscription states, as API Manager writes them (APIConstants.SubscriptionStatus).
+const (
+	StateUnblocked         = "UNBLOCKED"
+	StateBlocked           = "BLOCKED"
+	StateProdOnlyBlocked   = "PROD_ONLY_BLOCKED"
+	StateOnHold            = "ON_HOLD"
+	StateRejected          = "REJECTED"
+	StateTierUpdatePending = "TIER_UPDATE_PENDING"
+)
+
+// Key types of a consumer-key mapping.
+const (
+	KeyTypeProduction = "PRODUCTION"
+	KeyTypeSandbox    = "SANDBOX"
+)
+
+// APIStatusBlocked is the lifecycle status of an API that no one may call.
+const APIStatusBlocked = "BLOCKED"
+
+// API is one entry of GET /apis.
+type API struct {
+	ID       int    `json:"apiId"`
+	UUID     string `json:"uuid"`
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Context  string `json:"context"`
+	Provider string `json:"provider"`
+	Policy   string `json:"policy"`
+	Status   string `json:"status"`
+}
+
+// Application is one entry of GET /applications.
+type Application struct {
+	ID         int    `json:"id"`
+	UUID       string `json:"uuid"`
+	Name       string `json:"name"`
+	Subscriber string `json:"subName"`
+	Policy     string `json:"policy"`
+	TokenType  string `json:"tokenType"`
+}
+
+// KeyMapping is one entry of GET /application-key-mappings: which
+// application a consumer key (OAuth client ID) belongs to.
+type KeyMapping struct {
+	ApplicationID   int    `json:"applicationId"`
+	ApplicationUUID string `json:"applicationUUID"`
+	ConsumerKey     string `json:"consumerKey"`
+	KeyType         string `json:"keyType"`
+	KeyManager      string `json:"keyManager"`
+}
+
+// Subscription is one entry of GET /subscriptions: an application's
+// subscription to an API.
+type Subscription struct {
+	ID              int    `json:"subscriptionId"`
+	UUID            string `json:"subscriptionUUID"`
+	APIID           int    `json:"apiId"`
+	APIUUID         string `json:"apiUUID"`
+	ApplicationID   int    `json:"appId"`
+	ApplicationUUID string `json:"applicationUUID"`
+	PolicyID        string `json:"policyId"`
+	State           string `json:"subscriptionState"`
+}
+
+// RevokedToken is one entry of GET /revokedjwt.
+type RevokedToken struct {
+	// Signature is the revoked JWT's third part, as transmitted.
+	Signature string `json:"jwt_signature"`
+	// ExpiryMillis is the token's expiry, in milliseconds since the epoch.
+	ExpiryMillis int64 `json:"expiry_time"`
+}
