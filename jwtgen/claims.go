@@ -35,11 +35,11 @@ var _ ClaimsGenerator = WSO2Claims{}
 // StandardClaims sets, in this order: iss; aud; jti; iat and exp; sub and
 // D/enduser from the access token's sub; D/applicationid,
 // D/applicationUUId, D/subscriber, D/applicationname and D/applicationtier
-// from its application object's id, uuid, owner, name and tier; D/apiname,
-// D/version and D/apicontext from in.API; D/tier and D/enduserTenantDomain
-// from in.Subscription; D/keytype from its keytype, else PRODUCTION; and
-// D/usertype Application_User. Values taken from the access token keep their
-// JSON form.
+// from its application object's id, uuid, owner, name and tier, else from
+// in.Application; D/apiname, D/version and D/apicontext from in.API; D/tier
+// and D/enduserTenantDomain from in.Subscription; D/keytype from its
+// keytype, else in.KeyType, else PRODUCTION; and D/usertype
+// Application_User. Values taken from the access token keep their JSON form.
 func (WSO2Claims) StandardClaims(in *Input, c *Claims) error {
 	s := c.s
 	c.SetString("iss", s.issuer)
@@ -84,6 +84,12 @@ func (WSO2Claims) StandardClaims(in *Input, c *Claims) error {
 				c.setRaw(s.names[kv.n], kv.v)
 			}
 		}
+	} else if app := in.Application; app != nil {
+		c.SetInt(s.names[nameApplicationID], app.ID)
+		c.SetString(s.names[nameApplicationUUID], app.UUID)
+		c.SetString(s.names[nameSubscriber], app.Subscriber)
+		c.SetString(s.names[nameApplicationName], app.Name)
+		c.SetString(s.names[nameApplicationTier], app.Tier)
 	}
 	if api := in.API; api != nil {
 		c.SetString(s.names[nameAPIName], api.Name)
@@ -96,6 +102,8 @@ func (WSO2Claims) StandardClaims(in *Input, c *Claims) error {
 	}
 	if kt, ok := in.Claims["keytype"]; ok {
 		c.setRaw(s.names[nameKeytype], kt)
+	} else if in.KeyType != "" {
+		c.SetString(s.names[nameKeytype], in.KeyType)
 	} else {
 		c.SetString(s.names[nameKeytype], "PRODUCTION")
 	}

@@ -101,6 +101,16 @@ type Subscription struct {
 	TenantDomain string
 }
 
+// Application is the application a consumer key belongs to, from API
+// Manager's data (API Manager 3.2 and later, whose access tokens carry none).
+type Application struct {
+	// ID is the D/applicationid claim, a number as in API Manager's data.
+	ID int64
+	// UUID, Name, Subscriber and Tier are the D/applicationUUId,
+	// D/applicationname, D/subscriber and D/applicationtier claims.
+	UUID, Name, Subscriber, Tier string
+}
+
 // Input is what one request supplies to Generate: the validated access token
 // and the route's API.
 type Input struct {
@@ -113,6 +123,13 @@ type Input struct {
 	// Subscription is the matching subscribedAPIs entry; nil when none
 	// matched or subscriptions are not checked.
 	Subscription *Subscription
+	// Application, when the access token has no application object, is
+	// the application API Manager's data maps its consumer key to; nil
+	// when not known.
+	Application *Application
+	// KeyType is the key mapping's key type (PRODUCTION or SANDBOX), used
+	// when the access token has no keytype claim; "" means PRODUCTION.
+	KeyType string
 	// Retrieved are the claims from a claims retriever; may be nil.
 	Retrieved map[string]any
 	// Now is the time of the request; iat and exp both come from it.

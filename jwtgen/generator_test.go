@@ -168,6 +168,27 @@ func TestStandardClaims(t *testing.T) {
 			absent: []string{D + "applicationid", D + "applicationUUId", D + "subscriber", D + "applicationname", D + "applicationtier"},
 		},
 		{
+			name: "application from API Manager's data (3.2+ token)",
+			edit: func(in *Input) {
+				delete(in.Claims, "application")
+				delete(in.Claims, "keytype")
+				in.Application = &Application{ID: 42, UUID: "u-42", Name: "App", Subscriber: "alice", Tier: "10PerMin"}
+				in.KeyType = "SANDBOX"
+			},
+			want: map[string]any{
+				D + "applicationid": json.Number("42"), D + "applicationUUId": "u-42", D + "applicationname": "App",
+				D + "subscriber": "alice", D + "applicationtier": "10PerMin", D + "keytype": "SANDBOX",
+			},
+		},
+		{
+			name: "the token's application and keytype win over the data",
+			edit: func(in *Input) {
+				in.Application = &Application{ID: 42, Name: "App"}
+				in.KeyType = "SANDBOX"
+			},
+			want: map[string]any{D + "applicationid": json.Number("1"), D + "applicationname": "DefaultApplication", D + "keytype": "PRODUCTION"},
+		},
+		{
 			name:   "no api directive",
 			edit:   func(in *Input) { in.API = nil },
 			absent: []string{D + "apiname", D + "version", D + "apicontext"},

@@ -35,6 +35,12 @@ type Token struct {
 	// Digest is the SHA-256 of the whole token as received: the key of the
 	// validated-token cache, reusable for keys derived from the token.
 	Digest [32]byte
+	// Signature is the token's third part as received: API Manager's
+	// revoked list names tokens by it.
+	Signature string
+	// ConsumerKey is the OAuth client ID the token was issued to (see
+	// IssuerConfig.ConsumerKeyClaim); "" when the token names none.
+	ConsumerKey string
 	// BackendJWT is the value of a string backendJwt claim, and HasBackendJWT
 	// tells whether the token carries one.
 	BackendJWT    string

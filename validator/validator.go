@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/rawjson"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/ttlcache"
 )
 
@@ -62,6 +63,10 @@ type IssuerConfig struct {
 	ValidateSubscription bool
 	// RemoteClaims asks for the user's claims from a claims retriever.
 	RemoteClaims bool
+	// ConsumerKeyClaim names the claim that holds the OAuth client ID (a
+	// string, or an array whose first string is used). Empty means azp,
+	// falling back to the first aud value, as WSO2's MGW 3.2 does.
+	ConsumerKeyClaim string
 }
 
 // API is the API a route serves.
@@ -87,6 +92,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// OnFetch, if set, is told the result of every JWKS fetch.
 	OnFetch func(FetchResult)
+	// ExternalSubscriptions leaves tokens without a subscribedAPIs claim to
+	// the caller's own subscription check (API Manager's data): authorize
+	// refuses only tokens whose subscribedAPIs has no entry for the API.
+	ExternalSubscriptions bool
 	// KeySets, if set, seeds each JWKS issuer with the last good set
 	// fetched for the same issuer and URL (by an earlier Validator) and
 	// keeps this Validator's good fetches for the next one.
@@ -108,6 +117,7 @@ type Validator struct {
 	maxTokenSize int
 	cache        *ttlcache.Cache[*Token] // nil when off
 	ctx          context.Context
+	external     bool // Config.ExternalSubscriptions
 }
 
 // New builds a Validator and starts, bound to ctx, one goroutine per JWKS
@@ -126,6 +136,7 @@ func New(ctx context.Context, cfg Config) (*Validator, error) {
 		skew:         cfg.ClockSkew,
 		maxTokenSize: cfg.MaxTokenSize,
 		ctx:          ctx,
+		external:     cfg.ExternalSubscriptions,
 	}
 	var sources []*jwksSource
 	for i, ic := range cfg.Issuers {
@@ -257,6 +268,7 @@ func (v *Validator) ValidateCached(token string) (t *Token, cached bool, err err
 		return nil, false, err
 	}
 	t.Digest = sum
+	t.Signature = strings.Clone(token[strings.LastIndexByte(token, '.')+1:])
 	if v.cache != nil {
 		v.cache.Set(key, t, t.Expires.Add(v.skew))
 	}
@@ -267,6 +279,9 @@ func (v *Validator) ValidateCached(token string) (t *Token, cached bool, err err
 // authorize applies the subscription rule to a validated token.
 func (v *Validator) authorize(t *Token) (*Token, error) {
 	if t.Issuer.ValidateSubscription && v.api != nil && t.Subscription == nil {
+		if _, listed := t.Claims["subscribedAPIs"]; v.external && !listed {
+			return t, nil
+		}
 		return t, fmt.Errorf("%w: no subscription to %s %s", ErrNotSubscribed, v.api.Name, v.api.Version)
 	}
 	return t, nil
@@ -309,6 +324,7 @@ func (v *Validator) validate(token []byte) (*Token, error) {
 	if n.After(t.Expires.Add(v.skew)) {
 		return nil, fmt.Errorf("%w at %s", ErrExpired, t.Expires.UTC().Format(time.RFC3339))
 	}
+	t.ConsumerKey = consumerKey(t.Claims, iss.ConsumerKeyClaim, t.Audience)
 	if v.api != nil {
 		t.Subscription = matchSubscription(t.Claims["subscribedAPIs"], v.api)
 	}
@@ -411,4 +427,30 @@ func issuerClaim(claims map[string]json.RawMessage) ([]byte, error) {
 		return nil, invalidf("iss is not a string")
 	}
 	return iss, nil
+}
+
+// consumerKey returns the OAuth client ID of a token: the claim named, a
+// string or the first string of an array; by default azp, else the first
+// aud value. "" when there is none.
+func consumerKey(claims map[string]json.RawMessage, claim string, aud []string) string {
+	if claim == "" {
+		if azp, ok := jsonString(claims["azp"]); ok && azp != "" {
+			return azp
+		}
+		if len(aud) > 0 {
+			return aud[0]
+		}
+		return ""
+	}
+	raw := claims[claim]
+	if s, ok := jsonString(raw); ok {
+		return s
+	}
+	first := ""
+	_ = rawjson.EachElement(raw, func(item []byte) {
+		if s, ok := jsonString(item); ok && first == "" {
+			first = s
+		}
+	})
+	return first
 }

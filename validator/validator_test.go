@@ -308,3 +308,67 @@ func TestGoroutinesEndOnCancel(t *testing.T) {
 	}
 	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base+2 })
 }
+
+func TestConsumerKey(t *testing.T) {
+	k := keys(t)
+	jwks := newJWKSServer(t, jwkSpec{KID: "rsa", Key: k.RSA})
+	const other = "https://other.example.org"
+	v := newValidator(t, Config{
+		Issuers: []IssuerConfig{
+			{Issuer: testIssuer, JWKSURL: jwks.URL},
+			{Issuer: other, JWKSURL: jwks.URL, ConsumerKeyClaim: "client_id"},
+		},
+	})
+	hdr := map[string]any{"alg": "RS256", "typ": "JWT", "kid": "rsa"}
+	for _, tc := range []struct {
+		name    string
+		changes map[string]any
+		want    string
+	}{
+		{"azp", map[string]any{"azp": "azpKey", "aud": "audKey"}, "azpKey"},
+		{"aud string", map[string]any{"azp": nil, "aud": "audKey"}, "audKey"},
+		{"aud array: its first value", map[string]any{"azp": nil, "aud": []string{"first", "second"}}, "first"},
+		{"empty azp: aud", map[string]any{"azp": "", "aud": []string{"first"}}, "first"},
+		{"neither", map[string]any{"azp": nil, "aud": nil}, ""},
+		{"configured claim", map[string]any{"iss": other, "client_id": "cid", "azp": "azpKey"}, "cid"},
+		{"configured claim, an array", map[string]any{"iss": other, "client_id": []any{7, "cid2"}}, "cid2"},
+		{"configured claim missing: no fallback", map[string]any{"iss": other, "azp": "azpKey"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := sign(t, "RS256", k.RSA, hdr, testkit.With(claimsFor(testIssuer), tc.changes))
+			got, err := v.Validate(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.ConsumerKey != tc.want {
+				t.Fatalf("consumer key %q, want %q", got.ConsumerKey, tc.want)
+			}
+			if want := tok[strings.LastIndexByte(tok, '.')+1:]; got.Signature != want {
+				t.Fatalf("signature %q, want %q", got.Signature, want)
+			}
+		})
+	}
+}
+
+// TestExternalSubscriptions: with API Manager's data checking
+// subscriptions, a token without subscribedAPIs is left to it, and one
+// with subscribedAPIs is still checked here.
+func TestExternalSubscriptions(t *testing.T) {
+	k := keys(t)
+	jwks := newJWKSServer(t, jwkSpec{KID: "rsa", Key: k.RSA})
+	hdr := map[string]any{"alg": "RS256", "typ": "JWT", "kid": "rsa"}
+	api := &API{Name: "PizzaShackAPI", Version: "1.0.0"}
+	for _, external := range []bool{false, true} {
+		v := newValidator(t, Config{Issuers: []IssuerConfig{{Issuer: testIssuer, JWKSURL: jwks.URL, ValidateSubscription: true}},
+			API: api, ExternalSubscriptions: external})
+		without := sign(t, "RS256", k.RSA, hdr, testkit.With(claimsFor(testIssuer), map[string]any{"subscribedAPIs": nil}))
+		other := sign(t, "RS256", k.RSA, hdr, testkit.With(claimsFor(testIssuer), map[string]any{
+			"subscribedAPIs": []map[string]any{{"name": "Other", "version": "1"}}}))
+		if _, err := v.Validate(without); (err == nil) != external {
+			t.Errorf("external %v, no subscribedAPIs: %v", external, err)
+		}
+		if _, err := v.Validate(other); !errors.Is(err, ErrNotSubscribed) {
+			t.Errorf("external %v, subscribedAPIs without the API: %v", external, err)
+		}
+	}
+}
