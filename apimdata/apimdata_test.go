@@ -340,33 +340,43 @@ func TestRedirects(t *testing.T) {
 		_, _ = w.Write([]byte(`{"count":0,"list":[]}`))
 	}))
 	defer other.Close()
-	fake := apimfake.New(user, pass, "carbon.super", fixture("UNBLOCKED"))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/internal/data/v1/apis" && r.URL.Query().Get("moved") == "":
-			http.Redirect(w, r, "/internal/data/v1/apis?moved=1", http.StatusFound) // same origin: followed
-		case r.URL.Path == "/internal/data/v1/subscriptions":
-			http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
-		default:
-			r.URL.RawQuery = ""
-			fake.ServeHTTP(w, r)
-		}
-	}))
-	defer srv.Close()
-	c, err := apimdata.NewClient(apimdata.Source{ServerURL: srv.URL, Username: user, Password: pass}, apimdata.ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.ReadAll(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "redirect to another origin") {
-		t.Fatalf("error %v, want the redirect refused", err)
-	}
-	elsewhere.Range(func(k, v any) bool {
-		t.Errorf("the other host was called: %v (Authorization %q)", k, v)
-		return true
-	})
-	if fake.Calls("/apis") != 1 {
-		t.Errorf("the same-origin redirect was not followed")
+	for _, tc := range []struct {
+		name, target string // where /subscriptions redirects to
+		wantErr      string
+	}{
+		{"same origin: followed", "", ""},
+		{"another origin: refused", other.URL, "redirect to another origin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := apimfake.New(user, pass, "carbon.super", fixture("UNBLOCKED"))
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/internal/data/v1/subscriptions" && r.URL.Query().Get("moved") == "" {
+					http.Redirect(w, r, tc.target+"/internal/data/v1/subscriptions?moved=1", http.StatusFound)
+					return
+				}
+				r.URL.RawQuery = ""
+				fake.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			c, err := apimdata.NewClient(apimdata.Source{ServerURL: srv.URL, Username: user, Password: pass}, apimdata.ClientOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := c.ReadAll(context.Background())
+			if tc.wantErr == "" {
+				if err != nil || len(d.Subscriptions) != 2 {
+					t.Fatalf("ReadAll: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			}
+			elsewhere.Range(func(k, v any) bool {
+				t.Errorf("the other host was called: %v (Authorization %q)", k, v)
+				return true
+			})
+		})
 	}
 }
 

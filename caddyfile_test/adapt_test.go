@@ -90,6 +90,12 @@ func TestBrokenConfigs(t *testing.T) {
 		{"unknown claims option", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate\nclaims wso2 {\n\tserver_url http://127.0.0.1:1\n\tretries 3\n}", 9, `unknown claims wso2 sub-directive "retries"`},
 		{"bad claims on_error", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate\nclaims wso2 {\n\tserver_url http://127.0.0.1:1\n\ton_error retry\n}", 9, `on_error "retry": want continue or fail`},
 		{"unreadable ca_cert", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate\nclaims wso2 {\n\tserver_url http://127.0.0.1:1\n\tca_cert testdata/missing.pem\n}", 9, "reading ca_cert"},
+		{"api_manager without server_url", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\tusername u\n\tpassword p\n}", 9, "api_manager needs server_url"},
+		{"api_manager without password", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\tserver_url https://apim:9443\n\tusername u\n}", 9, "api_manager needs username and password"},
+		{"api_manager refresh too short", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\trefresh 500ms\n}", 7, "refresh 500ms: must be at least 1s"},
+		{"api_manager server_url with credentials", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\tserver_url https://u:p@apim:9443\n}", 7, "server_url must not hold credentials"},
+		{"api_manager unknown option", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\tjms_url tcp://x\n}", 7, `unknown api_manager sub-directive "jms_url"`},
+		{"api_manager unreadable ca_cert", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\tca_cert testdata/missing.pem\n}", 7, "reading ca_cert"},
 		{"bad error_response", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nerror_response html", 6, `error_response "html": want wso2 or caddy`},
 	}
 	for _, tc := range tests {

@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/apimdata"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
 )
@@ -37,6 +38,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			algorithms <alg...>
 //			validate_subscription
 //			remote_claims
+//			consumer_key_claim <claim>      # default: azp, then aud
 //		}
 //		clock_skew <duration>
 //		jwks_refresh <duration>
@@ -70,6 +72,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		claims <retriever module> {     # the built-in one: wso2
 //			...                          # the module's options
+//		}
+//		api_manager {
+//			server_url <url>
+//			username <user>
+//			password <password>
+//			ca_cert <pem file>
+//			tenant <tenant domain>          # default: carbon.super
+//			key_manager <name>              # default: all
+//			refresh <duration>              # default: 30s, at least 1s
+//			timeout <duration>              # default: 10s
 //		}
 //		jwks_path <path>
 //		error_response wso2|caddy
@@ -139,6 +151,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("module %T is not a claims retriever", mod)
 				}
 			}
+		case "api_manager":
+			err = h.unmarshalAPIManager(d)
 		case "jwks_path":
 			if h.JWKSPath, err = singleArg(d); err == nil && !strings.HasPrefix(h.JWKSPath, "/") {
 				return d.Errf("jwks_path %q: want a path starting with /", h.JWKSPath)
@@ -418,6 +432,10 @@ func (h *Handler) unmarshalIssuer(d *caddyfile.Dispenser) error {
 			if err := flag(d, &ic.RemoteClaims); err != nil {
 				return err
 			}
+		case "consumer_key_claim":
+			if ic.ConsumerKeyClaim, err = singleArg(d); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unknown issuer sub-directive %q", d.Val())
 		}
@@ -426,6 +444,62 @@ func (h *Handler) unmarshalIssuer(d *caddyfile.Dispenser) error {
 		return d.Errf("issuer %q needs jwks_url or certificate", name)
 	}
 	h.Issuers = append(h.Issuers, ic)
+	return nil
+}
+
+func (h *Handler) unmarshalAPIManager(d *caddyfile.Dispenser) error {
+	if h.APIManager != nil {
+		return d.Err("api_manager is configured twice")
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	c := &APIManagerConfig{}
+	var err error
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "server_url":
+			if c.ServerURL, err = singleArg(d); err == nil && !strings.Contains(c.ServerURL, "{") {
+				if _, cerr := apimdata.NewClient(apimdata.Source{ServerURL: c.ServerURL}, apimdata.ClientOptions{}); cerr != nil {
+					return d.Errf("%v", cerr)
+				}
+			}
+		case "username":
+			c.Username, err = singleArg(d)
+		case "password":
+			c.Password, err = singleArg(d)
+		case "ca_cert":
+			if c.CACert, err = singleArg(d); err == nil {
+				if _, rerr := readCertPool(c.CACert); rerr != nil {
+					return d.Errf("%v", rerr)
+				}
+			}
+		case "tenant":
+			c.Tenant, err = singleArg(d)
+		case "key_manager":
+			c.KeyManager, err = singleArg(d)
+		case "refresh":
+			if err = parseDuration(d, &c.Refresh); err == nil && time.Duration(c.Refresh) < minAPIManagerRefresh {
+				return d.Errf("refresh %v: must be at least %v", time.Duration(c.Refresh), minAPIManagerRefresh)
+			}
+		case "timeout":
+			if err = parseDuration(d, &c.Timeout); err == nil && c.Timeout == 0 {
+				return d.Err("timeout: must be more than 0")
+			}
+		default:
+			return d.Errf("unknown api_manager sub-directive %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.ServerURL == "":
+		return d.Err("api_manager needs server_url")
+	case c.Username == "" || c.Password == "":
+		return d.Err("api_manager needs username and password")
+	}
+	h.APIManager = c
 	return nil
 }
 

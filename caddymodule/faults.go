@@ -50,9 +50,17 @@ var (
 		"Renew the access token and try again")
 	faultForbidden = newFault(http.StatusForbidden, 900908, "Resource forbidden",
 		"The access token is not subscribed to this API")
+	faultBlocked = newFault(http.StatusForbidden, 900907, "The requested API is temporarily blocked",
+		"The API or the subscription to it is blocked in API Manager")
+	faultInactive = newFault(http.StatusForbidden, 900909, "The subscription to the API is inactive",
+		"The subscription is on hold or was rejected in API Manager")
 	faultGeneration = newFault(http.StatusInternalServerError, 900900, "Unclassified Authentication Failure",
 		"The backend token could not be generated")
 	faultUnavailable = newFault(http.StatusServiceUnavailable, 900900, "Unclassified Authentication Failure",
+		"An authentication dependency is unavailable; try again later")
+	// faultAPIMUnavailable is faultUnavailable before API Manager's data is
+	// first read; its Retry-After is the reader's retry period.
+	faultAPIMUnavailable = newFault(http.StatusServiceUnavailable, 900900, "Unclassified Authentication Failure",
 		"An authentication dependency is unavailable; try again later")
 )
 
@@ -87,7 +95,11 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, f *fault, cause
 	case http.StatusUnauthorized:
 		hdr.Set("WWW-Authenticate", challenge(r.Host, f))
 	case http.StatusServiceUnavailable:
-		hdr.Set("Retry-After", h.retryAfter)
+		if f == faultAPIMUnavailable {
+			hdr.Set("Retry-After", h.apim.retryAfter)
+		} else {
+			hdr.Set("Retry-After", h.retryAfter)
+		}
 	}
 	if h.caddyError {
 		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)

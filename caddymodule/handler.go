@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/apimdata"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/retriever"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
@@ -53,6 +54,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return h.refuse(w, r, faultFor(err), err, tok)
 	}
+	var data apimdata.Result
+	if h.apim != nil {
+		var f *fault
+		if data, f, err = h.checkAPIManager(r.Context(), tok); f != nil {
+			return h.refuse(w, r, f, err, tok)
+		}
+	}
 	ph := &placeholders{tok: tok}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Map(ph.lookup)
@@ -64,7 +72,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case h.generation != nil:
 		// 8. Generate, or take the token made for this inbound token and API.
 		var generationCached bool
-		ph.backendJWT, generationCached, err = h.backendJWT(tok)
+		ph.backendJWT, generationCached, err = h.backendJWT(tok, data.Application, data.Mapping, data.Subscription)
 		hitOrMiss(generationCached, h.metrics.generationHit, h.metrics.generationMiss)
 		switch {
 		case errors.Is(err, jwtgen.ErrNotAfter):
@@ -216,8 +224,10 @@ var errClaimsUnavailable = errors.New("claims retrieval failed")
 // backendJWT returns the backend JWT for the validated token: from the
 // cache when one made for the same inbound token and API has more than
 // clock_skew of its life left, else newly generated, with the user's
-// retrieved claims when the issuer has remote_claims.
-func (h *Handler) backendJWT(tok *validator.Token) (jwt string, cached bool, err error) {
+// retrieved claims when the issuer has remote_claims. app, mapping and sub
+// are what API Manager's data holds for a token without subscribedAPIs
+// (each may be nil).
+func (h *Handler) backendJWT(tok *validator.Token, app *apimdata.Application, mapping *apimdata.KeyMapping, sub *apimdata.Subscription) (jwt string, cached bool, err error) {
 	g := h.generation
 	now := time.Now()
 	degraded := false // made without the claims a failed retrieval would have added
@@ -228,6 +238,15 @@ func (h *Handler) backendJWT(tok *validator.Token) (jwt string, cached bool, err
 			Subscription: subscriptionOf(tok),
 			Now:          now,
 			NotAfter:     tok.Expires,
+		}
+		if h.apim != nil {
+			in.Application = h.apim.applicationOf(app)
+			if sub != nil {
+				in.Subscription = h.apim.subscriptionOf(sub)
+			}
+			if mapping != nil {
+				in.KeyType = mapping.KeyType
+			}
 		}
 		if h.claims != nil && tok.Issuer.RemoteClaims {
 			var err error

@@ -52,7 +52,7 @@ func initMetrics() {
 			Help: "Claims retrievals that failed.",
 		})
 		metrics.collectorsInOrder = []prometheus.Collector{metrics.requests, metrics.cache, metrics.jwksFetches,
-			metrics.generation, metrics.claimsRetrieval, metrics.claimsErrors}
+			metrics.generation, metrics.claimsRetrieval, metrics.claimsErrors, apimCollector{}}
 	})
 }
 
@@ -93,7 +93,7 @@ func newHandlerMetrics() *handlerMetrics {
 		claimsHit:      metrics.cache.WithLabelValues("claims", "hit"),
 		claimsMiss:     metrics.cache.WithLabelValues("claims", "miss"),
 	}
-	for _, f := range []*fault{faultMissing, faultInvalid, faultExpired, faultForbidden, faultGeneration, faultUnavailable} {
+	for _, f := range []*fault{faultMissing, faultInvalid, faultExpired, faultForbidden, faultBlocked, faultInactive, faultGeneration, faultUnavailable} {
 		m.byCode[f.code] = metrics.requests.WithLabelValues(strconv.Itoa(f.code))
 	}
 	return m

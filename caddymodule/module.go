@@ -104,6 +104,11 @@ type Handler struct {
 	// [jwtGeneratorConfig.claimRetrieval]). The built-in one is wso2.
 	ClaimsRaw json.RawMessage `json:"claims,omitempty" caddy:"namespace=http.backend_jwt.retrievers inline_key=retriever"`
 
+	// APIManager, when set, reads API Manager's data (3.2 and later): it
+	// checks the subscriptions of tokens without subscribedAPIs, gives the
+	// backend JWT its application claims and refuses revoked tokens.
+	APIManager *APIManagerConfig `json:"api_manager,omitempty"`
+
 	// JWKSPath, when set, serves the public keys of the backend JWT's
 	// signing key as a JWKS at this request path (no token needed), so
 	// backends can verify the tokens. Needs generate.
@@ -112,6 +117,7 @@ type Handler struct {
 	validator   *validator.Validator
 	generation  *generation      // nil without generate
 	claims      *claimsRetrieval // nil without claims
+	apim        *apimBinding     // nil without api_manager
 	jwtAPI      *jwtgen.API      // the api claims; nil without api
 	apiName     string
 	apiVersion  string
@@ -167,6 +173,11 @@ type IssuerConfig struct {
 	// RemoteClaims retrieves more user claims for this issuer's tokens from
 	// the claims retriever (WSO2 remoteUserClaimRetrievalEnabled).
 	RemoteClaims bool `json:"remote_claims,omitempty"`
+
+	// ConsumerKeyClaim names the claim holding the OAuth client ID that
+	// API Manager's key mappings are looked up by. Default: azp, falling
+	// back to the first aud value (as WSO2's MGW 3.2 does).
+	ConsumerKeyClaim string `json:"consumer_key_claim,omitempty"`
 }
 
 // APIConfig names the API a route serves.
@@ -231,6 +242,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.claims, err = h.provisionClaims(ctx); err != nil {
 		return err
 	}
+	if h.apim, err = h.provisionAPIManager(); err != nil {
+		return err
+	}
+	cfg.ExternalSubscriptions = h.apim != nil
 	vctx, cancel := context.WithCancel(ctx)
 	h.cancel = cancel
 	pooled, _, err := keySetsPool.LoadOrNew(keySetsPoolKey, func() (caddy.Destructor, error) {
@@ -361,6 +376,7 @@ func (h *Handler) validatorConfig() (validator.Config, error) {
 			Algorithms:           ic.Algorithms,
 			ValidateSubscription: ic.ValidateSubscription,
 			RemoteClaims:         ic.RemoteClaims,
+			ConsumerKeyClaim:     ic.ConsumerKeyClaim,
 		})
 	}
 	return cfg, nil
@@ -418,6 +434,10 @@ func (h *Handler) Cleanup() error {
 	}
 	if h.generation != nil {
 		h.generation.retire()
+	}
+	if h.apim != nil {
+		_, _ = apimPool.Delete(h.apim.src.key)
+		h.apim = nil
 	}
 	return nil
 }

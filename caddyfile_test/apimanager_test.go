@@ -1,0 +1,264 @@
+package caddyfile_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/apimfake"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/testkit"
+)
+
+const (
+	apimUser, apimPass = "gateway", "apim-s3cret"
+	claimsPrefix       = "http://wso2.org/claims/"
+)
+
+// apimData is API Manager with PizzaShackAPI (id 7), a BLOCKED API (id 8),
+// and one application per subscription state, each with a production key
+// "<state>-prod" and a sandbox key "<state>-sand".
+func apimData() apimfake.Data {
+	d := apimfake.Data{APIs: []apimfake.Record{
+		apimfake.API(7, "PizzaShackAPI", "1.0.0", "/pizzashack/1.0.0", "PUBLISHED"),
+		apimfake.API(8, "Blocked", "1.0.0", "/blocked/1.0.0", "BLOCKED"),
+	}}
+	for i, state := range []string{"UNBLOCKED", "TIER_UPDATE_PENDING", "BLOCKED", "PROD_ONLY_BLOCKED", "ON_HOLD", "REJECTED"} {
+		app := 100 + i
+		d.Applications = append(d.Applications, apimfake.Application(app, "app-"+state, "alice", "10PerMin"))
+		d.KeyMappings = append(d.KeyMappings,
+			apimfake.KeyMapping(app, state+"-prod", "PRODUCTION", "Resident Key Manager"),
+			apimfake.KeyMapping(app, state+"-sand", "SANDBOX", "Resident Key Manager"))
+		d.Subscriptions = append(d.Subscriptions,
+			apimfake.Subscription(200+i, 7, app, "Gold", state), apimfake.Subscription(300+i, 8, app, "Gold", "UNBLOCKED"))
+	}
+	return d
+}
+
+// apimSite is a gateway whose routes check subscriptions against a fake
+// API Manager: / for PizzaShackAPI (with generation) and /blocked/ for an
+// API blocked in its lifecycle.
+type apimSite struct {
+	g        *gateway
+	apim     *apimfake.Server
+	apimSrv  *httptest.Server
+	upstream *testkit.Upstream
+	site     string
+}
+
+func newAPIMSite(t *testing.T, down bool) *apimSite {
+	k := testkit.Keys()
+	s := &apimSite{g: newGateway(t), apim: apimfake.New(apimUser, apimPass, "carbon.super", apimData()), upstream: testkit.NewUpstream(t)}
+	if down {
+		s.apim.SetStatus(http.StatusServiceUnavailable)
+	}
+	s.apimSrv = httptest.NewServer(s.apim)
+	t.Cleanup(s.apimSrv.Close)
+	jwks := testkit.NewJWKSServer(t, testkit.JWK{KID: "rsa", Key: k.RSA})
+	t.Setenv("APIM_PASSWORD", apimPass)
+	apiManager := fmt.Sprintf(`api_manager {
+				server_url %s
+				username %s
+				password {env.APIM_PASSWORD}
+				key_manager "Resident Key Manager"
+				refresh 1s
+				timeout 2s
+			}`, s.apimSrv.URL, apimUser)
+	s.site = fmt.Sprintf(`
+	handle /blocked/* {
+		backend_jwt {
+			issuer %[1]s {
+				jwks_url %[2]s
+				validate_subscription
+			}
+			api Blocked 1.0.0 /blocked
+			%[3]s
+		}
+		reverse_proxy %[4]s
+	}
+	handle {
+		backend_jwt {
+			issuer %[1]s {
+				jwks_url %[2]s
+				validate_subscription
+			}
+			api PizzaShackAPI 1.0.0 /pizzashack
+			%[3]s
+			generate {
+				signing_key %[5]s
+			}
+		}
+		reverse_proxy %[4]s
+	}`, wso2Issuer, jwks.URL, apiManager, s.upstream.Listener.Addr(), keyFile(t, k.RSA2))
+	s.g.Start(s.site)
+	return s
+}
+
+// token is an API Manager 3.2+ access token: no application, no
+// subscribedAPIs, no keytype; the consumer key in azp.
+func apimToken(t *testing.T, changes map[string]any) string {
+	base := map[string]any{"application": nil, "subscribedAPIs": nil, "keytype": nil}
+	for k, v := range changes {
+		base[k] = v
+	}
+	return testkit.AccessToken(t, wso2Issuer, base)
+}
+
+func TestAPIManagerSubscriptions(t *testing.T) {
+	s := newAPIMSite(t, false)
+	testkit.WaitFor(t, "API Manager's data", func() bool {
+		return s.g.Get("/", bearer(apimToken(t, map[string]any{"azp": "UNBLOCKED-prod"}))...).Status == 200
+	})
+	for _, tc := range []struct {
+		name, path, key string
+		status, code    int
+	}{
+		{"unblocked", "/", "UNBLOCKED-prod", 200, 0},
+		{"tier update pending", "/", "TIER_UPDATE_PENDING-prod", 200, 0},
+		{"blocked", "/", "BLOCKED-prod", 403, 900907},
+		{"blocked, sandbox key", "/", "BLOCKED-sand", 403, 900907},
+		{"production only blocked, production key", "/", "PROD_ONLY_BLOCKED-prod", 403, 900907},
+		{"production only blocked, sandbox key", "/", "PROD_ONLY_BLOCKED-sand", 200, 0},
+		{"on hold", "/", "ON_HOLD-prod", 403, 900909},
+		{"rejected", "/", "REJECTED-sand", 403, 900909},
+		{"unknown consumer key", "/", "nobody", 403, 900908},
+		{"API blocked in its lifecycle", "/blocked/x", "UNBLOCKED-prod", 403, 900907},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.g.Get(tc.path, bearer(apimToken(t, map[string]any{"azp": tc.key}))...)
+			if tc.status == 200 {
+				if r.Status != 200 {
+					t.Fatalf("status %d %s", r.Status, r.Body)
+				}
+				return
+			}
+			wantFault(t, r, tc.status, tc.code)
+		})
+	}
+	if n := s.apim.Calls("/application-key-mappings?consumerKey=nobody&keymanager=Resident+Key+Manager"); n != 1 {
+		t.Errorf("targeted reads of the unknown key: %d, want 1", n)
+	}
+	wantFault(t, s.g.Get("/", bearer(apimToken(t, map[string]any{"azp": "nobody", "jti": "again"}))...), 403, 900908)
+	if n := s.apim.Calls("/application-key-mappings?consumerKey=nobody&keymanager=Resident+Key+Manager"); n != 1 {
+		t.Errorf("targeted reads of the unknown key within refresh: %d, want 1", n)
+	}
+}
+
+func TestAPIManagerBackendJWT(t *testing.T) {
+	s := newAPIMSite(t, false)
+	for _, tc := range []struct {
+		name    string
+		changes map[string]any
+		keyType string
+	}{
+		{"azp", map[string]any{"azp": "UNBLOCKED-prod"}, "PRODUCTION"},
+		{"aud string", map[string]any{"azp": nil, "aud": "PROD_ONLY_BLOCKED-sand"}, "SANDBOX"},
+		{"aud array", map[string]any{"azp": nil, "aud": []string{"UNBLOCKED-sand", "other"}}, "SANDBOX"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := apimToken(t, tc.changes)
+			testkit.WaitFor(t, "a 200", func() bool { return s.g.Get("/", bearer(tok)...).Status == 200 })
+			jwt := s.upstream.Last().Header.Get("X-JWT-Assertion")
+			c := testkit.Verify(t, jwt, testkit.Public(testkit.Keys().RSA2), false).Claims
+			for name, want := range map[string]any{
+				"applicationname": "app-" + strings.TrimSuffix(strings.TrimSuffix(keyOf(tc.changes), "-prod"), "-sand"),
+				"subscriber":      "alice", "applicationtier": "10PerMin", "tier": "Gold",
+				"keytype": tc.keyType, "enduserTenantDomain": "carbon.super",
+				"apiname": "PizzaShackAPI", "version": "1.0.0",
+			} {
+				if got := c[claimsPrefix+name]; got != want {
+					t.Errorf("%s = %v, want %v", name, got, want)
+				}
+			}
+			if id, ok := c[claimsPrefix+"applicationid"].(json.Number); !ok || !strings.HasPrefix(id.String(), "10") || len(id) != 3 {
+				t.Errorf("applicationid %v, want API Manager's numeric id", c[claimsPrefix+"applicationid"])
+			}
+			if uuid, _ := c[claimsPrefix+"applicationUUId"].(string); !strings.HasPrefix(uuid, "app-uuid-") {
+				t.Errorf("applicationUUId %q", uuid)
+			}
+		})
+	}
+}
+
+func keyOf(changes map[string]any) string {
+	if azp, ok := changes["azp"].(string); ok {
+		return azp
+	}
+	switch aud := changes["aud"].(type) {
+	case string:
+		return aud
+	case []string:
+		return aud[0]
+	}
+	return ""
+}
+
+// TestAPIManagerFreshness: API Manager down at start is a 503 with
+// Retry-After, then 200 once it is up; a subscription blocked in API
+// Manager and a revoked token are refused after the next re-read, the
+// revoked one though it is in both caches; a failed re-read keeps the
+// last data, across a reload through /load too.
+func TestAPIManagerFreshness(t *testing.T) {
+	s := newAPIMSite(t, true)
+	tok := apimToken(t, map[string]any{"azp": "UNBLOCKED-prod"})
+	r := s.g.Get("/", bearer(tok)...)
+	wantFault(t, r, 503, 900900)
+	if ra := r.Header.Get("Retry-After"); ra != "1" {
+		t.Errorf("Retry-After %q, want 1 (the refresh)", ra)
+	}
+	s.apim.SetStatus(0)
+	testkit.WaitFor(t, "a 200 once API Manager is up", func() bool { return s.g.Get("/", bearer(tok)...).Status == 200 })
+
+	// Revoked in API Manager: refused though cached.
+	sig := tok[strings.LastIndexByte(tok, '.')+1:]
+	s.apim.Update(func(d *apimfake.Data) { d.Revoked = append(d.Revoked, apimfake.Revoked(sig, 4102444800000)) })
+	testkit.WaitFor(t, "the revoked token refused", func() bool { return s.g.Get("/", bearer(tok)...).Status == 401 })
+	wantFault(t, s.g.Get("/", bearer(tok)...), 401, 900901)
+
+	// Blocked in API Manager: refused after a re-read.
+	other := apimToken(t, map[string]any{"azp": "TIER_UPDATE_PENDING-prod"})
+	if r := s.g.Get("/", bearer(other)...); r.Status != 200 {
+		t.Fatalf("before blocking: %d", r.Status)
+	}
+	s.apim.Update(func(d *apimfake.Data) { d.Subscriptions[2]["subscriptionState"] = "BLOCKED" })
+	testkit.WaitFor(t, "the blocked subscription refused", func() bool { return s.g.Get("/", bearer(other)...).Status == 403 })
+
+	// Down again: the last data stays, across a reload through /load.
+	s.apim.SetStatus(http.StatusInternalServerError)
+	cfg, err := adapt(s.g.Caddyfile(s.site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := apimToken(t, map[string]any{"azp": "PROD_ONLY_BLOCKED-sand", "jti": "after-reload"})
+	for i := range 2 {
+		if err := s.g.Load("application/json", []byte(strings.Replace(string(cfg), `"timeout":2000000000`, fmt.Sprintf(`"timeout":%d`, 2000000000+i), 1))); err != nil {
+			t.Fatal(err)
+		}
+		if r := s.g.Get("/", bearer(fresh)...); r.Status != 200 {
+			t.Fatalf("reload %d during an outage: %d %s", i, r.Status, r.Body)
+		}
+		wantFault(t, s.g.Get("/", bearer(other)...), 403, 900907)
+	}
+	_, metrics, err := s.g.Admin(http.MethodGet, "/metrics", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`caddy_backend_jwt_api_manager_records{kind="subscriptions",source="` + s.apimSrv.URL + ` carbon.super"} 12`,
+		`caddy_backend_jwt_api_manager_records{kind="revoked_tokens",source="` + s.apimSrv.URL + ` carbon.super"} 1`,
+		`caddy_backend_jwt_api_manager_data_age_seconds{source="` + s.apimSrv.URL + ` carbon.super"}`,
+		`caddy_backend_jwt_api_manager_read_errors_total{source="` + s.apimSrv.URL + ` carbon.super"}`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	if !strings.Contains(s.g.Logs(), "API Manager data read failed") {
+		t.Error("no warning for the failed re-reads")
+	}
+	if strings.Contains(s.g.Logs(), apimPass) {
+		t.Error("the log shows API Manager's password")
+	}
+}

@@ -1,0 +1,293 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/apimdata"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
+)
+
+// APIManagerConfig says where API Manager's internal data API is (WSO2
+// [controlPlane.eventHub]): from API Manager 3.2 on, subscriptions, the
+// application claims and the revoked tokens come from there (SPEC 11).
+type APIManagerConfig struct {
+	// ServerURL is API Manager's base URL; the data API is
+	// {server_url}/internal/data/v1.
+	ServerURL string `json:"server_url"`
+	// Username and Password are the HTTP Basic credentials of the data API.
+	// Placeholders such as {env.APIM_PASSWORD} are replaced at provision.
+	Username string `json:"username"`
+	Password string `json:"password"`
+	// CACert is a PEM file of the CAs that API Manager's certificate is
+	// checked against; none means the system roots. Verification is never off.
+	CACert string `json:"ca_cert,omitempty"`
+	// Tenant is sent as the xWSO2Tenant header. Default: carbon.super.
+	Tenant string `json:"tenant,omitempty"`
+	// KeyManager keeps only the key mappings of this key manager. Default: all.
+	KeyManager string `json:"key_manager,omitempty"`
+	// Refresh is the period of full re-reads; at least 1s. Default: 30s.
+	Refresh caddy.Duration `json:"refresh,omitempty"`
+	// Timeout bounds one call, connection to last byte. Default: 10s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// minAPIManagerRefresh is the shortest refresh accepted.
+const minAPIManagerRefresh = time.Second
+
+// apimPool holds one reader and snapshot per source (server URL, tenant,
+// key manager, credentials), shared by every handler naming it, in this
+// config and the next: the data survives reloads.
+var apimPool = caddy.NewUsagePool()
+
+// apimSources are the sources in the pool, for the metrics.
+var apimSources sync.Map // pool key -> *apimSource
+
+// apimSource is one pooled reader.
+type apimSource struct {
+	key    string
+	label  string // server URL and tenant, for metrics and logs
+	store  *apimdata.Store
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Destruct stops the reader once the last handler using it is cleaned up.
+func (s *apimSource) Destruct() error {
+	apimSources.Delete(s.key)
+	s.cancel()
+	<-s.done
+	return nil
+}
+
+// apimBinding is a handler's use of a source.
+type apimBinding struct {
+	src        *apimSource
+	tenant     string
+	retryAfter string // seconds, for the 503 before the first read
+}
+
+// provisionAPIManager checks api_manager, and binds the handler to the
+// pooled reader of its source, making it (and starting its first read in
+// the background) when no config has it yet.
+func (h *Handler) provisionAPIManager() (*apimBinding, error) {
+	c := h.APIManager
+	if c == nil {
+		return nil, nil
+	}
+	repl := caddy.NewReplacer()
+	src := apimdata.Source{
+		ServerURL:  repl.ReplaceKnown(c.ServerURL, ""),
+		Username:   repl.ReplaceKnown(c.Username, ""),
+		Password:   repl.ReplaceKnown(c.Password, ""),
+		Tenant:     c.Tenant,
+		KeyManager: c.KeyManager,
+	}
+	if src.Tenant == "" {
+		src.Tenant = apimdata.DefaultTenant
+	}
+	if src.Username == "" || src.Password == "" {
+		return nil, errors.New("api_manager needs a username and a password")
+	}
+	refresh := time.Duration(c.Refresh)
+	if refresh == 0 {
+		refresh = apimdata.DefaultRefresh
+	}
+	if refresh < minAPIManagerRefresh {
+		return nil, fmt.Errorf("api_manager refresh %v: must be at least %v", refresh, minAPIManagerRefresh)
+	}
+	if c.Timeout < 0 {
+		return nil, fmt.Errorf("api_manager timeout %v: must be positive", time.Duration(c.Timeout))
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CACert != "" {
+		pool, err := readCertPool(c.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("api_manager: %w", err)
+		}
+		transport.TLSClientConfig.RootCAs = pool
+	}
+	client, err := apimdata.NewClient(src, apimdata.ClientOptions{Transport: transport, Timeout: time.Duration(c.Timeout)})
+	if err != nil {
+		return nil, fmt.Errorf("api_manager: %w", err)
+	}
+	sum := sha256.Sum256([]byte(src.ServerURL + "\x00" + src.Tenant + "\x00" + src.KeyManager + "\x00" + src.Username + "\x00" + src.Password))
+	key := "backend_jwt.api_manager." + hex.EncodeToString(sum[:])
+	pooled, loaded, err := apimPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		s := &apimSource{key: key, label: src.ServerURL + " " + src.Tenant, cancel: cancel, done: make(chan struct{})}
+		s.store = apimdata.NewStore(client, apimdata.StoreOptions{Refresh: refresh, OnRead: s.observe})
+		apimSources.Store(key, s)
+		go func() { defer close(s.done); s.store.Run(ctx) }()
+		return s, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := pooled.(*apimSource)
+	if loaded {
+		// The newest config's timeout, CA and refresh apply; the data stays.
+		s.store.Configure(client, refresh)
+	}
+	return &apimBinding{
+		src:        s,
+		tenant:     src.Tenant,
+		retryAfter: fmt.Sprint(int(math.Ceil(s.store.RetryAfter().Seconds()))),
+	}, nil
+}
+
+// observe counts a read of the source and logs a failed one as a
+// (sampled) warning: the last good data stays in use.
+func (s *apimSource) observe(r apimdata.ReadResult) {
+	kind := "full"
+	if r.Targeted {
+		kind = "consumer_key"
+	}
+	if r.Err == nil {
+		apimLogger().Debug("API Manager data read", zap.String("source", s.label), zap.String("read", kind),
+			zap.Duration("duration", r.Duration), zap.Any("counts", r.Counts))
+		return
+	}
+	if c := apimWarnings().Check(zapcore.WarnLevel, "API Manager data read failed; the last good data stays in use"); c != nil {
+		c.Write(zap.String("source", s.label), zap.String("read", kind), zap.Error(r.Err))
+	}
+}
+
+// apimLogger is the log of the pooled readers, which outlive any one
+// config's logger.
+func apimLogger() *zap.Logger { return caddy.Log().Named("http.handlers.backend_jwt.api_manager") }
+
+func apimWarnings() *zap.Logger {
+	apimWarnOnce.Do(func() {
+		apimWarn = apimLogger().WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+			return zapcore.NewSamplerWithOptions(c, warnEvery, 1, 0)
+		}))
+	})
+	return apimWarn
+}
+
+var (
+	apimWarnOnce sync.Once
+	apimWarn     *zap.Logger
+)
+
+// Errors behind the faults of the API Manager check.
+var (
+	errRevoked   = errors.New("the token is in API Manager's revoked list")
+	errNoAPIData = errors.New("API Manager's data has not been read yet")
+)
+
+// checkAPIManager applies API Manager's data to a validated token (SPEC
+// 11): the revoked list, then, for a token without subscribedAPIs, its
+// application and subscription. It returns what it found (for the
+// backend JWT's claims) or the fault to refuse the request with.
+func (h *Handler) checkAPIManager(ctx context.Context, tok *validator.Token) (apimdata.Result, *fault, error) {
+	store := h.apim.src.store
+	snap := store.Snapshot()
+	if snap == nil {
+		return apimdata.Result{}, faultAPIMUnavailable, errNoAPIData
+	}
+	if snap.Revoked(tok.Signature) {
+		return apimdata.Result{}, faultInvalid, errRevoked
+	}
+	if _, listed := tok.Claims["subscribedAPIs"]; listed {
+		return apimdata.Result{}, nil, nil // an API Manager 3.0/3.1 token, checked by the validator
+	}
+	res := apimdata.Result{Outcome: apimdata.NoKeyMapping}
+	if tok.ConsumerKey != "" {
+		var err error
+		if res, err = store.Check(ctx, tok.ConsumerKey, h.apiName, h.apiVersion); err != nil {
+			if c := h.warnings.Check(zapcore.WarnLevel, "API Manager read of an unknown consumer key failed"); c != nil {
+				c.Write(zap.String("consumer_key", tok.ConsumerKey), zap.Error(err))
+			}
+		}
+	}
+	if !tok.Issuer.ValidateSubscription || h.API == nil {
+		return res, nil, nil
+	}
+	switch res.Outcome {
+	case apimdata.Pass:
+		return res, nil, nil
+	case apimdata.APIBlocked, apimdata.SubscriptionBlocked:
+		return res, faultBlocked, fmt.Errorf("API Manager: %v", res.Outcome)
+	case apimdata.SubscriptionInactive:
+		return res, faultInactive, fmt.Errorf("API Manager: subscription %s", res.Subscription.State)
+	case apimdata.NoAPI:
+		if c := h.warnings.Check(zapcore.WarnLevel, "the route's api is not known to API Manager"); c != nil {
+			c.Write(zap.String("api", h.apiName), zap.String("version", h.apiVersion))
+		}
+	}
+	return res, faultForbidden, fmt.Errorf("%w: API Manager: %v (consumer key %q)", validator.ErrNotSubscribed, res.Outcome, tok.ConsumerKey)
+}
+
+// applicationOf turns API Manager's records into the backend JWT's input.
+func (b *apimBinding) applicationOf(app *apimdata.Application) *jwtgen.Application {
+	if app == nil {
+		return nil
+	}
+	return &jwtgen.Application{ID: int64(app.ID), UUID: app.UUID, Name: app.Name, Subscriber: app.Subscriber, Tier: app.Policy}
+}
+
+func (b *apimBinding) subscriptionOf(sub *apimdata.Subscription) *jwtgen.Subscription {
+	if sub == nil {
+		return nil
+	}
+	return &jwtgen.Subscription{Tier: sub.PolicyID, TenantDomain: b.tenant}
+}
+
+// apimCollector exports, per API Manager source, the age of its data, the
+// record counts and the failed reads, computed when scraped.
+type apimCollector struct{}
+
+var (
+	apimAgeDesc = prometheus.NewDesc("caddy_backend_jwt_api_manager_data_age_seconds",
+		"Time since API Manager's data was last read completely (absent before the first read).", []string{"source"}, nil)
+	apimCountDesc = prometheus.NewDesc("caddy_backend_jwt_api_manager_records",
+		"Records in API Manager's data, by kind.", []string{"source", "kind"}, nil)
+	apimErrorsDesc = prometheus.NewDesc("caddy_backend_jwt_api_manager_read_errors_total",
+		"Reads of API Manager's data that failed.", []string{"source"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (apimCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- apimAgeDesc
+	ch <- apimCountDesc
+	ch <- apimErrorsDesc
+}
+
+// Collect implements prometheus.Collector.
+func (apimCollector) Collect(ch chan<- prometheus.Metric) {
+	apimSources.Range(func(_, v any) bool {
+		s := v.(*apimSource)
+		ch <- prometheus.MustNewConstMetric(apimErrorsDesc, prometheus.CounterValue, float64(s.store.ReadErrors()), s.label)
+		snap := s.store.Snapshot()
+		if snap == nil {
+			return true
+		}
+		ch <- prometheus.MustNewConstMetric(apimAgeDesc, prometheus.GaugeValue, time.Since(snap.ReadAt).Seconds(), s.label)
+		c := snap.Counts
+		for _, kc := range []struct {
+			kind string
+			n    int
+		}{{"apis", c.APIs}, {"applications", c.Applications}, {"key_mappings", c.KeyMappings},
+			{"subscriptions", c.Subscriptions}, {"revoked_tokens", c.Revoked}} {
+			ch <- prometheus.MustNewConstMetric(apimCountDesc, prometheus.GaugeValue, float64(kc.n), s.label, kc.kind)
+		}
+		return true
+	})
+}
