@@ -29,7 +29,11 @@ func TestOnce(t *testing.T) {
 		"2. a token subscribed to another API only: HTTP 403, fault 900908 Resource forbidden, as expected",
 		"3. an expired token: HTTP 401, fault 900903 Access Token Expired, as expected",
 		"4. no token: HTTP 401, fault 900902 Missing Credentials, as expected",
-		"all 4 answers are as expected",
+		"5. an API Manager 3.2+ token: HTTP 200, as expected",
+		`http://wso2.org/claims/applicationname       "DemoApp-UNBLOCKED"`,
+		"6. a 3.2+ token whose subscription is BLOCKED in API Manager: HTTP 403, fault 900907 The requested API is temporarily blocked, as expected",
+		"7. a 3.2+ token whose subscription is ON_HOLD in API Manager: HTTP 403, fault 900909 The subscription to the API is inactive, as expected",
+		"all 7 answers are as expected",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the output lacks %q; it is:\n%s", want, text)

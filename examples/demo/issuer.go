@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/apimfake"
 )
 
 // demoClientID is the OAuth client of the demo application: the access
@@ -33,10 +36,16 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9._*-]{1,64}$`)
 // tokens signed with a key made at start and publishes that key as a JWKS.
 //
 //	GET /token?user=alice&api=PizzaShackAPI&version=1.0.0&expires_in=3600
+//	GET /token?user=alice&format=3.2&state=BLOCKED
 //	GET /jwks
+//	GET /internal/data/v1/...   API Manager's internal data API
 //
 // The token endpoint answers the bare token, so `TOKEN=$(curl -s ...)` works.
-// A negative expires_in gives a token that has already expired.
+// A negative expires_in gives a token that has already expired. format=3.2
+// gives a token as API Manager 3.2 and later issue them, without
+// application or subscribedAPIs; its azp is the consumer key of the demo
+// application whose subscription to PizzaShackAPI is in state (default
+// UNBLOCKED), as the data API tells the gateway.
 type issuer struct {
 	server
 	key         *rsa.PrivateKey
@@ -78,6 +87,7 @@ func startIssuer(port int) (*issuer, error) {
 	mux.HandleFunc("GET /token", i.serveToken)
 	mux.HandleFunc("GET /jwks", i.serveJWKS)
 	mux.HandleFunc("POST "+claimsPath, i.serveClaims)
+	mux.Handle("GET "+apimfakePath, apimfake.New(claimsUser, claimsPassword, "carbon.super", demoAPIMData()))
 	if err := i.start("issuer", port, mux); err != nil {
 		return nil, err
 	}
@@ -98,6 +108,31 @@ const (
 	claimsUser     = "admin"
 	claimsPassword = "admin"
 )
+
+// apimfakePath is where the demo issuer answers as API Manager's internal
+// data API, with the claims API's credentials.
+const apimfakePath = "/internal/data/v1/"
+
+// demoStates are the subscription states of the demo applications, one
+// application each, subscribed to PizzaShackAPI 1.0.0.
+var demoStates = []string{"UNBLOCKED", "BLOCKED", "ON_HOLD"}
+
+// consumerKeyFor is the demo consumer key of the application whose
+// subscription is in state.
+func consumerKeyFor(state string) string { return "demo-client-" + strings.ToLower(state) }
+
+// demoAPIMData is what the demo data API holds: PizzaShackAPI, and per
+// state an application with a production key and that subscription.
+func demoAPIMData() apimfake.Data {
+	d := apimfake.Data{APIs: []apimfake.Record{apimfake.API(1, "PizzaShackAPI", "1.0.0", "/pizzashack/1.0.0", "PUBLISHED")}}
+	for n, state := range demoStates {
+		app := n + 1
+		d.Applications = append(d.Applications, apimfake.Application(app, "DemoApp-"+state, "alice", "Unlimited"))
+		d.KeyMappings = append(d.KeyMappings, apimfake.KeyMapping(app, consumerKeyFor(state), "PRODUCTION", "Resident Key Manager"))
+		d.Subscriptions = append(d.Subscriptions, apimfake.Subscription(app, 1, app, "Gold", state))
+	}
+	return d
+}
 
 // serveClaims answers the gateway's claims retriever: a few claims for any
 // user, from the user name in the request.
@@ -142,6 +177,17 @@ func (i *issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	switch req.Format = q.Get("format"); req.Format {
+	case "", "3.2":
+	default:
+		http.Error(w, "format: want 3.2 (an API Manager 3.2+ token) or nothing", http.StatusBadRequest)
+		return
+	}
+	req.State = orDefault(q.Get("state"), "UNBLOCKED")
+	if !slices.Contains(demoStates, req.State) {
+		http.Error(w, fmt.Sprintf("state: want one of %s", strings.Join(demoStates, " ")), http.StatusBadRequest)
+		return
+	}
 	if s := q.Get("expires_in"); s != "" {
 		secs, err := strconv.Atoi(s)
 		if err != nil || secs == 0 || secs < -86400 || secs > 86400 {
@@ -163,6 +209,9 @@ func (i *issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 // tokenRequest is what a caller of the token endpoint chooses.
 type tokenRequest struct {
 	User, API, Version string
+	// Format "3.2" mints an API Manager 3.2+ token of the application
+	// whose subscription is in State.
+	Format, State string
 	// ExpiresIn is the time from now to exp; negative: already expired.
 	ExpiresIn time.Duration
 }
@@ -208,6 +257,13 @@ func (i *issuer) mint(req tokenRequest, now time.Time) (string, error) {
 			"version":                req.Version,
 			"subscriptionTier":       "Gold",
 		}},
+	}
+	if req.Format == "3.2" {
+		for _, name := range []string{"application", "tierInfo", "subscribedAPIs", "keytype"} {
+			delete(claims, name)
+		}
+		claims["azp"] = consumerKeyFor(req.State)
+		claims["aud"] = consumerKeyFor(req.State)
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {

@@ -68,7 +68,7 @@ func parseFlags(args []string) (options, error) {
 	port := fs.Int("port", defaultPort, "the gateway's port on 127.0.0.1 (0: a free port)")
 	adminPort := fs.Int("admin-port", defaultAdminPort, "the port of Caddy's admin API on 127.0.0.1 (0: a free port; a free port too when -port is 0 and -admin-port is not given)")
 	issuerPort := fs.Int("issuer-port", defaultIssuerPort, "the demo issuer's port on 127.0.0.1 (0: a free port; a free port too when -port is 0 and -issuer-port is not given)")
-	once := fs.Bool("once", false, "send the four example requests, print the answers, exit 0 only if all are as expected")
+	once := fs.Bool("once", false, "send the example requests, print the answers, exit 0 only if all are as expected")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -186,11 +186,24 @@ curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[2]s
 # 4. No token: 401, fault 900902 (Missing Credentials).
 curl -s %[3]s %[2]s
 
+# 5. An API Manager 3.2+ token (no application, no subscribedAPIs): 200; the
+#    application, tier and key type in the backend JWT come from API Manager's data.
+TOKEN=$(curl -s '%[1]s/token?user=alice&format=3.2')
+curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[6]s
+
+# 6. Its application's subscription BLOCKED in API Manager: 403, fault 900907.
+TOKEN=$(curl -s '%[1]s/token?user=alice&format=3.2&state=BLOCKED')
+curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[6]s
+
+# 7. ON_HOLD: 403, fault 900909 (The subscription to the API is inactive).
+TOKEN=$(curl -s '%[1]s/token?user=alice&format=3.2&state=ON_HOLD')
+curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[6]s
+
 # The public keys that verify the backend JWT, and the running config:
 curl -s %[4]s
 curl -s http://127.0.0.1:%[5]d/config/
 
-`, d.issuer, api, status, d.gw.jwksURL(), d.gw.AdminPort)
+`, d.issuer, api, status, d.gw.jwksURL(), d.gw.AdminPort, d.gw.url()+v32Path)
 }
 
 // pickPort returns port, or a port free on 127.0.0.1 now when port is 0.

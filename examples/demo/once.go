@@ -16,22 +16,51 @@ import (
 type check struct {
 	what       string
 	tokenQuery string // the token endpoint's query; "" sends no token
+	path       string // of the API; "" is /pizzashack/menu
 	wantStatus int
 	wantFault  int // the fault code; 0 for a 200 from the backend
 }
 
-// checks are the four examples that the demo prints as curl commands.
+// checks are the examples that the demo prints as curl commands.
 var checks = []check{
-	{"a valid token", "user=alice", http.StatusOK, 0},
-	{"a token subscribed to another API only", "user=alice&api=OtherAPI", http.StatusForbidden, 900908},
-	{"an expired token", "user=alice&expires_in=-60", http.StatusUnauthorized, 900903},
-	{"no token", "", http.StatusUnauthorized, 900902},
+	{"a valid token", "user=alice", "", http.StatusOK, 0},
+	{"a token subscribed to another API only", "user=alice&api=OtherAPI", "", http.StatusForbidden, 900908},
+	{"an expired token", "user=alice&expires_in=-60", "", http.StatusUnauthorized, 900903},
+	{"no token", "", "", http.StatusUnauthorized, 900902},
+	{"an API Manager 3.2+ token", "user=alice&format=3.2", v32Path, http.StatusOK, 0},
+	{"a 3.2+ token whose subscription is BLOCKED in API Manager", "user=alice&format=3.2&state=BLOCKED", v32Path, http.StatusForbidden, 900907},
+	{"a 3.2+ token whose subscription is ON_HOLD in API Manager", "user=alice&format=3.2&state=ON_HOLD", v32Path, http.StatusForbidden, 900909},
+}
+
+// v32Path is the route whose subscriptions come from API Manager's data.
+const v32Path = "/v32/pizzashack/menu"
+
+// wantClaims are claims the backend JWT of each 200 must hold, by path.
+var wantClaims = map[string]map[string]string{
+	"": {
+		"sub":                            "alice@carbon.super",
+		"http://wso2.org/claims/apiname": "PizzaShackAPI",
+		"http://wso2.org/claims/tier":    "Gold",
+		// from the demo key manager's claims API (remote_claims)
+		"http://wso2.org/claims/givenname": "Alice",
+	},
+	v32Path: {
+		"sub": "alice@carbon.super",
+		// from API Manager's data (api_manager)
+		"http://wso2.org/claims/applicationname": "DemoApp-UNBLOCKED",
+		"http://wso2.org/claims/subscriber":      "alice",
+		"http://wso2.org/claims/tier":            "Gold",
+		"http://wso2.org/claims/keytype":         "PRODUCTION",
+	},
 }
 
 // checkAll sends the example requests, prints each answer and returns an
 // error naming every answer that was not as expected.
 func (d demo) checkAll(ctx context.Context, w io.Writer) error {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	if err := d.waitForAPIManagerData(ctx, client); err != nil {
+		return err
+	}
 	var problems []string
 	for n, c := range checks {
 		var details strings.Builder
@@ -50,6 +79,28 @@ func (d demo) checkAll(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
+// waitForAPIManagerData waits until the gateway has read the demo's API
+// Manager data once: until then the api_manager route answers 503.
+func (d demo) waitForAPIManagerData(ctx context.Context, client *http.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, token, err := get(ctx, client, d.issuer+"/token?user=alice&format=3.2", "")
+	if err != nil {
+		return err
+	}
+	for {
+		status, _, err := get(ctx, client, d.gw.url()+v32Path, string(token))
+		if err == nil && status != http.StatusServiceUnavailable {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the gateway did not read the demo's API Manager data: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // checkOne gets a token, calls the API with it and compares the answer
 // with c. It returns a summary of the answer ("HTTP 403, fault 900908") and
 // writes the backend JWT of a 200 to w.
@@ -62,7 +113,7 @@ func (d demo) checkOne(ctx context.Context, client *http.Client, w io.Writer, c 
 		}
 		token = string(body)
 	}
-	status, body, err := get(ctx, client, d.gw.url()+"/pizzashack/menu", token)
+	status, body, err := get(ctx, client, d.gw.url()+orDefault(c.path, "/pizzashack/menu"), token)
 	if err != nil {
 		return "no answer", err
 	}
@@ -86,11 +137,11 @@ func (d demo) checkOne(ctx context.Context, client *http.Client, w io.Writer, c 
 		return got, fmt.Errorf("the backend's answer: %w", err)
 	}
 	printBackendJWT(w, answer.BackendJWT)
-	return got, checkBackendAnswer(answer)
+	return got, checkBackendAnswer(answer, wantClaims[c.path])
 }
 
 // checkBackendAnswer checks what the backend saw of a valid request.
-func checkBackendAnswer(a backendAnswer) error {
+func checkBackendAnswer(a backendAnswer, want map[string]string) error {
 	j := a.BackendJWT
 	var errs []error
 	switch {
@@ -99,13 +150,7 @@ func checkBackendAnswer(a backendAnswer) error {
 	case !j.Verified:
 		errs = append(errs, fmt.Errorf("the backend JWT did not verify: %s", j.Error))
 	default:
-		for name, want := range map[string]string{
-			"sub":                            "alice@carbon.super",
-			"http://wso2.org/claims/apiname": "PizzaShackAPI",
-			"http://wso2.org/claims/tier":    "Gold",
-			// from the demo key manager's claims API (remote_claims)
-			"http://wso2.org/claims/givenname": "Alice",
-		} {
+		for name, want := range want {
 			if got := j.Claims[name]; got != want {
 				errs = append(errs, fmt.Errorf("claim %s = %v, want %q", name, got, want))
 			}
