@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -59,11 +60,12 @@ var apimSources sync.Map // pool key -> *apimSource
 
 // apimSource is one pooled reader.
 type apimSource struct {
-	key    string
-	label  string // server URL and tenant, for metrics and logs
-	store  *apimdata.Store
-	cancel context.CancelFunc
-	done   chan struct{}
+	key      string
+	label    string // server URL and tenant, for metrics and logs
+	store    *apimdata.Store
+	cancel   context.CancelFunc
+	done     chan struct{}
+	lastWarn atomic.Int64 // unix nanoseconds of the last warning
 }
 
 // Destruct stops the reader once the last handler using it is cleaned up.
@@ -151,40 +153,27 @@ func (h *Handler) provisionAPIManager() (*apimBinding, error) {
 	}, nil
 }
 
-// observe counts a read of the source and logs a failed one as a
-// (sampled) warning: the last good data stays in use.
+// observe logs a read of the source: a failed one as a warning, at most
+// one per source every warnEvery (the last good data stays in use). The
+// reader outlives configs, so it logs to Caddy's current default logger.
 func (s *apimSource) observe(r apimdata.ReadResult) {
 	kind := "full"
 	if r.Targeted {
 		kind = "consumer_key"
 	}
+	logger := caddy.Log().Named("http.handlers.backend_jwt.api_manager")
 	if r.Err == nil {
-		apimLogger().Debug("API Manager data read", zap.String("source", s.label), zap.String("read", kind),
+		logger.Debug("API Manager data read", zap.String("source", s.label), zap.String("read", kind),
 			zap.Duration("duration", r.Duration), zap.Any("counts", r.Counts))
 		return
 	}
-	if c := apimWarnings().Check(zapcore.WarnLevel, "API Manager data read failed; the last good data stays in use"); c != nil {
-		c.Write(zap.String("source", s.label), zap.String("read", kind), zap.Error(r.Err))
+	now := time.Now().UnixNano()
+	if last := s.lastWarn.Load(); now-last < int64(warnEvery) || !s.lastWarn.CompareAndSwap(last, now) {
+		return
 	}
+	logger.Warn("API Manager data read failed; the last good data stays in use",
+		zap.String("source", s.label), zap.String("read", kind), zap.Error(r.Err))
 }
-
-// apimLogger is the log of the pooled readers, which outlive any one
-// config's logger.
-func apimLogger() *zap.Logger { return caddy.Log().Named("http.handlers.backend_jwt.api_manager") }
-
-func apimWarnings() *zap.Logger {
-	apimWarnOnce.Do(func() {
-		apimWarn = apimLogger().WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-			return zapcore.NewSamplerWithOptions(c, warnEvery, 1, 0)
-		}))
-	})
-	return apimWarn
-}
-
-var (
-	apimWarnOnce sync.Once
-	apimWarn     *zap.Logger
-)
 
 // Errors behind the faults of the API Manager check.
 var (
