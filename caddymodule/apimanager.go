@@ -192,6 +192,7 @@ func (h *Handler) checkAPIManager(ctx context.Context, tok *validator.Token) (ap
 		return apimdata.Result{}, faultAPIMUnavailable, errNoAPIData
 	}
 	if snap.Revoked(tok.Signature) {
+		h.forget(tok)
 		return apimdata.Result{}, faultInvalid, errRevoked
 	}
 	if _, listed := tok.Claims["subscribedAPIs"]; listed {

@@ -83,6 +83,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			refresh <duration>              # default: 30s, at least 1s
 //			timeout <duration>              # default: 10s
 //		}
+//		revocation_sync <duration>        # default: 10s, at least 1s
 //		jwks_path <path>
 //		error_response wso2|caddy
 //	}
@@ -153,6 +154,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "api_manager":
 			err = h.unmarshalAPIManager(d)
+		case "revocation_sync":
+			if err = parseDuration(d, &h.RevocationSync); err == nil && time.Duration(h.RevocationSync) < time.Second {
+				return d.Errf("revocation_sync %v: must be at least 1s", time.Duration(h.RevocationSync))
+			}
 		case "jwks_path":
 			if h.JWKSPath, err = singleArg(d); err == nil && !strings.HasPrefix(h.JWKSPath, "/") {
 				return d.Errf("jwks_path %q: want a path starting with /", h.JWKSPath)

@@ -26,6 +26,9 @@ var (
 	errManyAuthHeader = errors.New("more than one Authorization header")
 )
 
+// errRevokedByOperator is behind the 401 of a token revoked through the admin API.
+var errRevokedByOperator = errors.New("the token is revoked (admin API)")
+
 // ServeHTTP implements caddyhttp.MiddlewareHandler: SPEC 5, step by step.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// 1. Strip: the backend never sees a backend header this handler did not set.
@@ -53,6 +56,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	hitOrMiss(validationCached, h.metrics.validationHit, h.metrics.validationMiss)
 	if err != nil {
 		return h.refuse(w, r, faultFor(err), err, tok)
+	}
+	if revocations.Revoked(tok.JTI, tok.Signature) {
+		h.forget(tok)
+		return h.refuse(w, r, faultInvalid, errRevokedByOperator, tok)
 	}
 	var data apimdata.Result
 	if h.apim != nil {

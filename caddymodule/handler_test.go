@@ -29,6 +29,7 @@ import (
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/apimfake"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/testkit"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/revocation"
 )
 
 const testIssuer = "https://localhost:9443/oauth2/token"
@@ -231,6 +232,20 @@ func BenchmarkServeHTTPHotPathAPIManager(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkServeHTTPHotPathRevocations is BenchmarkServeHTTPHotPath with
+// 10,000 revocations in force (none of them the token's).
+func BenchmarkServeHTTPHotPathRevocations(b *testing.B) {
+	var entries []revocation.Entry
+	exp := time.Now().Add(time.Hour).Unix()
+	for i := range 10000 {
+		entries = append(entries, revocation.Entry{JTI: "revoked-" + strconv.Itoa(i), Exp: exp},
+			revocation.Entry{Signature: "c2lnbmF0dXJl" + strconv.Itoa(i), Exp: exp})
+	}
+	revocations.Put(entries...)
+	b.Cleanup(func() { revocations = revocation.NewList() })
+	BenchmarkServeHTTPHotPath(b)
 }
 
 // BenchmarkRequestSetup is the per-request work of BenchmarkServeHTTPHotPath

@@ -109,27 +109,32 @@ type Handler struct {
 	// backend JWT its application claims and refuses revoked tokens.
 	APIManager *APIManagerConfig `json:"api_manager,omitempty"`
 
+	// RevocationSync is how often the revocations in Caddy's storage
+	// (posted to any instance's admin API) are read. Default: 10s.
+	RevocationSync caddy.Duration `json:"revocation_sync,omitempty"`
+
 	// JWKSPath, when set, serves the public keys of the backend JWT's
 	// signing key as a JWKS at this request path (no token needed), so
 	// backends can verify the tokens. Needs generate.
 	JWKSPath string `json:"jwks_path,omitempty"`
 
-	validator   *validator.Validator
-	generation  *generation      // nil without generate
-	claims      *claimsRetrieval // nil without claims
-	apim        *apimBinding     // nil without api_manager
-	jwtAPI      *jwtgen.API      // the api claims; nil without api
-	apiName     string
-	apiVersion  string
-	header      string // canonical form of Header
-	caddyError  bool
-	retryAfter  string // seconds, for 503 answers
-	logger      *zap.Logger
-	warnings    *zap.Logger // logger, sampled: one line per message per warnEvery
-	metrics     *handlerMetrics
-	ctx         context.Context // the config's lifetime; background calls use it
-	cancel      context.CancelFunc
-	keySetsHeld bool // a reference to keySetsPool is held
+	validator       *validator.Validator
+	generation      *generation      // nil without generate
+	claims          *claimsRetrieval // nil without claims
+	apim            *apimBinding     // nil without api_manager
+	jwtAPI          *jwtgen.API      // the api claims; nil without api
+	apiName         string
+	apiVersion      string
+	header          string // canonical form of Header
+	caddyError      bool
+	retryAfter      string // seconds, for 503 answers
+	logger          *zap.Logger
+	warnings        *zap.Logger // logger, sampled: one line per message per warnEvery
+	metrics         *handlerMetrics
+	ctx             context.Context // the config's lifetime; background calls use it
+	cancel          context.CancelFunc
+	keySetsHeld     bool // a reference to keySetsPool is held
+	revocationsHeld bool // a reference to revocationSyncPool is held
 }
 
 // keySetsPool holds the last good JWKS key sets of the process, shared by
@@ -262,13 +267,38 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.ctx = vctx
+	if err := h.provisionRevocations(ctx, cfg.ClockSkew); err != nil {
+		cancel()
+		return err
+	}
 	if h.generation != nil {
 		h.generation.run(vctx, h.warnRotation)
 	}
 	if h.claims != nil {
 		go h.claims.cache.Run(vctx)
 	}
+	liveHandlers.Store(h, struct{}{})
 	return nil
+}
+
+// flush empties the handler's validation, generated-token and claims caches.
+func (h *Handler) flush() {
+	h.validator.Flush()
+	if h.generation != nil && h.generation.cache != nil {
+		h.generation.cache.Clear()
+	}
+	if h.claims != nil {
+		h.claims.cache.Clear()
+	}
+}
+
+// forget drops a revoked token from the validation cache and its backend
+// JWT from the generated-token cache.
+func (h *Handler) forget(tok *validator.Token) {
+	h.validator.Forget(tok.Digest)
+	if h.generation != nil && h.generation.cache != nil {
+		h.generation.cache.Delete(jwtgen.CacheKeyDigest(tok.Digest, h.apiName, h.apiVersion))
+	}
 }
 
 // provisionClaims loads the claims retriever module, if any, and checks
@@ -425,8 +455,13 @@ func (h *Handler) logFetch(r validator.FetchResult) {
 
 // Cleanup stops the background work that Provision started.
 func (h *Handler) Cleanup() error {
+	liveHandlers.Delete(h)
 	if h.cancel != nil {
 		h.cancel()
+	}
+	if h.revocationsHeld {
+		_, _ = revocationSyncPool.Delete(revocationSyncKey)
+		h.revocationsHeld = false
 	}
 	if h.keySetsHeld {
 		_, _ = keySetsPool.Delete(keySetsPoolKey)

@@ -100,6 +100,9 @@ func (c *TokenCache) Get(key string, now time.Time, minRemaining time.Duration, 
 // Delete removes the token under key.
 func (c *TokenCache) Delete(key string) { c.c.Delete(key) }
 
+// Clear drops every cached token.
+func (c *TokenCache) Clear() { c.c.Clear() }
+
 // Len returns the number of tokens held, expired ones not yet removed
 // included.
 func (c *TokenCache) Len() int { return c.c.Len() }

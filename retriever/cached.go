@@ -182,6 +182,9 @@ func (c *Cached) Run(ctx context.Context) {
 	c.cache.Run(ctx, interval)
 }
 
+// Clear drops every user's cached claims.
+func (c *Cached) Clear() { c.cache.Clear() }
+
 // Len returns the number of users whose claims are held, expired ones not
 // yet removed included.
 func (c *Cached) Len() int { return c.cache.Len() }

@@ -16,7 +16,9 @@ const maxJWKSBytes = 1 << 20
 
 // keySet is one successful fetch of a JWKS: its keys by kid.
 type keySet struct {
-	byKID map[string][]publicKey
+	byKID     map[string][]publicKey
+	keys      int
+	fetchedAt time.Time
 }
 
 // FetchResult tells an observer how a JWKS fetch ended.
@@ -110,7 +112,7 @@ func (s *jwksSource) fetch(ctx context.Context, forced bool) error {
 	if err != nil {
 		return err
 	}
-	set := &keySet{byKID: make(map[string][]publicKey, len(keys))}
+	set := &keySet{byKID: make(map[string][]publicKey, len(keys)), keys: len(keys), fetchedAt: time.Now()}
 	for _, k := range keys {
 		set.byKID[k.kid] = append(set.byKID[k.kid], k)
 	}

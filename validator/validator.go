@@ -235,6 +235,51 @@ func newIssuer(ic IssuerConfig, cfg Config) (*Issuer, error) {
 	return iss, nil
 }
 
+// IssuerStatus is what Status tells of one issuer.
+type IssuerStatus struct {
+	Issuer  string `json:"issuer"`
+	JWKSURL string `json:"jwks_url,omitempty"`
+	// Keys is the number of keys in the JWKS in use (0: none fetched yet)
+	// plus the certificates.
+	Keys int `json:"keys"`
+	// Fetched is when the JWKS in use was fetched; zero when none was.
+	Fetched time.Time `json:"jwks_fetched,omitzero"`
+}
+
+// Status returns each issuer's keys, sorted by issuer, and the number of
+// tokens in the validated-token cache.
+func (v *Validator) Status() (issuers []IssuerStatus, cached int) {
+	for _, iss := range v.issuers {
+		st := IssuerStatus{Issuer: iss.Issuer, JWKSURL: iss.JWKSURL, Keys: len(iss.staticKeys)}
+		if iss.jwks != nil {
+			if set := iss.jwks.set.Load(); set != nil {
+				st.Keys += set.keys
+				st.Fetched = set.fetchedAt
+			}
+		}
+		issuers = append(issuers, st)
+	}
+	slices.SortFunc(issuers, func(a, b IssuerStatus) int { return strings.Compare(a.Issuer, b.Issuer) })
+	if v.cache != nil {
+		cached = v.cache.Len()
+	}
+	return issuers, cached
+}
+
+// Flush empties the validated-token cache.
+func (v *Validator) Flush() {
+	if v.cache != nil {
+		v.cache.Clear()
+	}
+}
+
+// Forget drops the token with this digest (Token.Digest) from the cache.
+func (v *Validator) Forget(digest [32]byte) {
+	if v.cache != nil {
+		v.cache.Delete(string(digest[:]))
+	}
+}
+
 // Issuer returns the trusted issuer named iss, or nil.
 func (v *Validator) Issuer(iss string) *Issuer { return v.issuers[iss] }
 

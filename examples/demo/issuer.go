@@ -37,6 +37,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9._*-]{1,64}$`)
 //
 //	GET /token?user=alice&api=PizzaShackAPI&version=1.0.0&expires_in=3600
 //	GET /token?user=alice&format=3.2&state=BLOCKED
+//	GET /token?user=bob&jti=stolen-1
 //	GET /jwks
 //	GET /internal/data/v1/...   API Manager's internal data API
 //
@@ -183,6 +184,10 @@ func (i *issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "format: want 3.2 (an API Manager 3.2+ token) or nothing", http.StatusBadRequest)
 		return
 	}
+	if req.JTI = q.Get("jti"); req.JTI != "" && !nameRE.MatchString(req.JTI) {
+		http.Error(w, "jti: want 1 to 64 letters, digits or ._*-", http.StatusBadRequest)
+		return
+	}
 	req.State = orDefault(q.Get("state"), "UNBLOCKED")
 	if !slices.Contains(demoStates, req.State) {
 		http.Error(w, fmt.Sprintf("state: want one of %s", strings.Join(demoStates, " ")), http.StatusBadRequest)
@@ -212,6 +217,8 @@ type tokenRequest struct {
 	// Format "3.2" mints an API Manager 3.2+ token of the application
 	// whose subscription is in State.
 	Format, State string
+	// JTI is the token's jti; "" makes a random one.
+	JTI string
 	// ExpiresIn is the time from now to exp; negative: already expired.
 	ExpiresIn time.Duration
 }
@@ -224,9 +231,12 @@ func (i *issuer) mint(req tokenRequest, now time.Time) (string, error) {
 	if req.ExpiresIn < 0 { // an expired token was issued an hour before it expired
 		iat = exp.Add(-time.Hour)
 	}
-	jti, err := randomUUID()
-	if err != nil {
-		return "", err
+	jti := req.JTI
+	if jti == "" {
+		var err error
+		if jti, err = randomUUID(); err != nil {
+			return "", err
+		}
 	}
 	claims := map[string]any{
 		"iss":     i.url + "/token",

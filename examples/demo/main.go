@@ -199,6 +199,13 @@ curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[6]s
 TOKEN=$(curl -s '%[1]s/token?user=alice&format=3.2&state=ON_HOLD')
 curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[6]s
 
+# 8. Revoke a token through Caddy's admin API (by its jti), then it is refused: 401, 900901.
+TOKEN=$(curl -s '%[1]s/token?user=bob&jti=stolen-1')
+curl -s -X POST -H 'Content-Type: application/json' \
+  -d "{\"jti\":\"stolen-1\",\"exp\":$(($(date +%%s)+3600))}" http://127.0.0.1:%[5]d/backend_jwt/revocations
+curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[2]s
+curl -s http://127.0.0.1:%[5]d/backend_jwt/status
+
 # The public keys that verify the backend JWT, and the running config:
 curl -s %[4]s
 curl -s http://127.0.0.1:%[5]d/config/

@@ -72,10 +72,57 @@ func (d demo) checkAll(ctx context.Context, w io.Writer) error {
 		}
 		fmt.Fprintf(w, "%d. %s: %s, as expected\n%s", n+1, c.what, got, details.String())
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%d of %d answers were not as expected:\n  %s", len(problems), len(checks), strings.Join(problems, "\n  "))
+	if err := d.checkRevocation(ctx, client, w); err != nil {
+		fmt.Fprintf(w, "%d. revocation through the admin API: NOT AS EXPECTED: %v\n", len(checks)+1, err)
+		problems = append(problems, fmt.Sprintf("revocation through the admin API: %v", err))
+	} else {
+		fmt.Fprintf(w, "%d. revocation through the admin API: 201, then HTTP 401, fault 900901, as expected\n", len(checks)+1)
 	}
-	fmt.Fprintf(w, "\nall %d answers are as expected\n", len(checks))
+	if len(problems) > 0 {
+		return fmt.Errorf("%d of %d answers were not as expected:\n  %s", len(problems), len(checks)+1, strings.Join(problems, "\n  "))
+	}
+	fmt.Fprintf(w, "\nall %d answers are as expected\n", len(checks)+1)
+	return nil
+}
+
+// checkRevocation revokes a token that works through the admin API, as the
+// README's curl line does, and checks that it is refused at once, and that
+// the status route answers.
+func (d demo) checkRevocation(ctx context.Context, client *http.Client, w io.Writer) error {
+	_, token, err := get(ctx, client, d.issuer+"/token?user=bob&jti=stolen-1", "")
+	if err != nil {
+		return err
+	}
+	if status, body, err := get(ctx, client, d.gw.url()+"/pizzashack/menu", string(token)); err != nil || status != http.StatusOK {
+		return fmt.Errorf("before revocation: HTTP %d %.200s %v", status, body, err)
+	}
+	admin := fmt.Sprintf("http://127.0.0.1:%d", d.gw.AdminPort)
+	body := fmt.Sprintf(`{"jti":"stolen-1","exp":%d}`, time.Now().Unix()+3600)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, admin+"/backend_jwt/revocations", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("POST /backend_jwt/revocations: HTTP %d %s", resp.StatusCode, answer)
+	}
+	fmt.Fprintf(w, "   POST %s/backend_jwt/revocations %s: HTTP 201 %s", admin, body, answer)
+	status, refused, err := get(ctx, client, d.gw.url()+"/pizzashack/menu", string(token))
+	if err != nil {
+		return err
+	}
+	if code, _, err := faultOf(refused); err != nil || status != http.StatusUnauthorized || code != 900901 {
+		return fmt.Errorf("after revocation: HTTP %d %.200s", status, refused)
+	}
+	if status, st, err := get(ctx, client, admin+"/backend_jwt/status", ""); err != nil || status != http.StatusOK || !strings.Contains(string(st), `"revocations":1`) {
+		return fmt.Errorf("GET /backend_jwt/status: HTTP %d %.300s %v", status, st, err)
+	}
 	return nil
 }
 

@@ -218,6 +218,14 @@ func (c *Cache[V]) Load(key string, fresh func(expires time.Time) bool, load fun
 // Delete removes the entry under key.
 func (c *Cache[V]) Delete(key string) { c.items.Delete(key) }
 
+// Clear drops every entry.
+func (c *Cache[V]) Clear() {
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	c.items.Flush()
+	c.byExpiry = c.byExpiry[:0]
+}
+
 // Len returns the number of entries held, expired ones not yet removed
 // included.
 func (c *Cache[V]) Len() int { return c.items.ItemCount() }

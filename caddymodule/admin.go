@@ -1,0 +1,363 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/revocation"
+)
+
+func init() {
+	caddy.RegisterModule(AdminAPI{})
+}
+
+// DefaultRevocationSync is how often the revocations in Caddy's storage are read.
+const DefaultRevocationSync = 10 * time.Second
+
+// maxAdminBody caps a request body of the admin routes.
+const maxAdminBody = 64 << 10
+
+// revocations are the revoked tokens of this process, shared by every
+// handler and the admin API; revocationSyncer keeps them equal to the storage.
+var revocations = revocation.NewList()
+
+// liveHandlers are the provisioned handlers, for flush and status.
+var liveHandlers sync.Map // *Handler -> struct{}
+
+// AdminAPI is the admin.api.backend_jwt module: the routes of SPEC 12 on
+// Caddy's admin endpoint, under its access control.
+type AdminAPI struct {
+	storage certmagic.Storage
+}
+
+// CaddyModule returns the Caddy module information.
+func (AdminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.backend_jwt",
+		New: func() caddy.Module { return new(AdminAPI) },
+	}
+}
+
+// Provision takes the config's storage, where revocations are kept.
+func (a *AdminAPI) Provision(ctx caddy.Context) error {
+	a.storage = storageOf(ctx)
+	return nil
+}
+
+// Routes returns the admin routes.
+func (a *AdminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: "/backend_jwt/", Handler: caddy.AdminHandlerFunc(a.serve)}}
+}
+
+func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
+	route := r.Method + " " + strings.TrimSuffix(r.URL.Path, "/")
+	switch route {
+	case "POST /backend_jwt/revocations":
+		return a.revoke(w, r)
+	case "GET /backend_jwt/revocations":
+		return writeJSON(w, http.StatusOK, listRevocations())
+	case "POST /backend_jwt/flush":
+		return writeJSON(w, http.StatusOK, map[string]int{"handlers": flushAll()})
+	case "POST /backend_jwt/api_manager/refresh":
+		return refreshAPIManager(w, r)
+	case "GET /backend_jwt/status":
+		return writeJSON(w, http.StatusOK, status())
+	}
+	for _, known := range []string{"/backend_jwt/revocations", "/backend_jwt/flush", "/backend_jwt/api_manager/refresh", "/backend_jwt/status"} {
+		if strings.TrimSuffix(r.URL.Path, "/") == known {
+			return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed on %s", r.Method, known)}
+		}
+	}
+	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no backend_jwt admin route %s", r.URL.Path)}
+}
+
+// revoke adds one revocation from a JSON body.
+func (a *AdminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	if err != nil {
+		return badRequest(fmt.Errorf("reading the body: %w (at most %d bytes)", err, maxAdminBody))
+	}
+	var in struct {
+		JTI       *string `json:"jti"`
+		Signature *string `json:"signature"`
+		Exp       *int64  `json:"exp"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return badRequest(fmt.Errorf("want {\"jti\":\"…\",\"exp\":<seconds>} or {\"signature\":\"…\",\"exp\":<seconds>}: %w", err))
+	}
+	if dec.More() {
+		return badRequest(errors.New("more than one JSON value in the body"))
+	}
+	if in.Exp == nil {
+		return badRequest(errors.New("exp is missing: the token's exp, in seconds since the epoch"))
+	}
+	e := revocation.Entry{Exp: *in.Exp}
+	if in.JTI != nil {
+		if e.JTI = *in.JTI; e.JTI == "" {
+			return badRequest(errors.New("jti is empty"))
+		}
+	}
+	if in.Signature != nil {
+		if e.Signature = *in.Signature; e.Signature == "" {
+			return badRequest(errors.New("signature is empty"))
+		}
+	}
+	if err := e.Check(time.Now()); err != nil {
+		return badRequest(err)
+	}
+	if a.storage == nil {
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("no storage configured")}
+	}
+	e, err = revocations.Add(r.Context(), a.storage, e, time.Now())
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+	}
+	return writeJSON(w, http.StatusCreated, listed(e))
+}
+
+// listedRevocation is an entry as the admin API shows it: never a whole signature.
+type listedRevocation struct {
+	JTI       string    `json:"jti,omitempty"`
+	Signature string    `json:"signature,omitempty"` // its first 16 characters
+	Exp       int64     `json:"exp"`
+	Added     time.Time `json:"added"`
+}
+
+func listed(e revocation.Entry) listedRevocation {
+	l := listedRevocation{JTI: e.JTI, Signature: e.Signature, Exp: e.Exp, Added: time.Unix(e.Added, 0).UTC()}
+	if len(l.Signature) > 16 {
+		l.Signature = l.Signature[:16]
+	}
+	return l
+}
+
+func listRevocations() map[string]any {
+	entries := revocations.Entries()
+	out := make([]listedRevocation, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, listed(e))
+	}
+	slices.SortFunc(out, func(a, b listedRevocation) int { return a.Added.Compare(b.Added) })
+	return map[string]any{"count": len(out), "revocations": out}
+}
+
+// flushAll empties every handler's caches and returns how many there are.
+func flushAll() int {
+	n := 0
+	liveHandlers.Range(func(k, _ any) bool {
+		k.(*Handler).flush()
+		n++
+		return true
+	})
+	return n
+}
+
+// refreshAPIManager re-reads every API Manager source now.
+func refreshAPIManager(w http.ResponseWriter, r *http.Request) error {
+	type result struct {
+		Source string `json:"source"`
+		Error  string `json:"error,omitempty"`
+		apimCounts
+	}
+	var results []result
+	apimSources.Range(func(_, v any) bool {
+		s := v.(*apimSource)
+		res := result{Source: s.label}
+		if err := s.store.Reload(r.Context()); err != nil {
+			res.Error = err.Error()
+		}
+		res.apimCounts = countsOf(s)
+		results = append(results, res)
+		return true
+	})
+	if len(results) == 0 {
+		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("no backend_jwt handler has api_manager")}
+	}
+	status := http.StatusOK
+	for _, res := range results {
+		if res.Error != "" {
+			status = http.StatusBadGateway
+		}
+	}
+	return writeJSON(w, status, map[string]any{"sources": results})
+}
+
+// apimCounts is what status and refresh tell of an API Manager source.
+type apimCounts struct {
+	Ready         bool    `json:"ready"`
+	AgeSeconds    float64 `json:"age_seconds,omitempty"`
+	APIs          int     `json:"apis"`
+	Applications  int     `json:"applications"`
+	KeyMappings   int     `json:"key_mappings"`
+	Subscriptions int     `json:"subscriptions"`
+	Revoked       int     `json:"revoked_tokens"`
+	ReadErrors    int64   `json:"read_errors"`
+}
+
+func countsOf(s *apimSource) apimCounts {
+	c := apimCounts{ReadErrors: s.store.ReadErrors()}
+	if snap := s.store.Snapshot(); snap != nil {
+		c.Ready = true
+		c.AgeSeconds = time.Since(snap.ReadAt).Seconds()
+		c.APIs, c.Applications, c.KeyMappings = snap.Counts.APIs, snap.Counts.Applications, snap.Counts.KeyMappings
+		c.Subscriptions, c.Revoked = snap.Counts.Subscriptions, snap.Counts.Revoked
+	}
+	return c
+}
+
+// status describes every handler: no token, key or password.
+func status() map[string]any {
+	type handlerStatus struct {
+		API             string `json:"api,omitempty"`
+		Issuers         any    `json:"issuers"`
+		APIManager      any    `json:"api_manager,omitempty"`
+		ValidationCache int    `json:"validation_cache"`
+		GenerationCache *int   `json:"generation_cache,omitempty"`
+		ClaimsCache     *int   `json:"claims_cache,omitempty"`
+	}
+	var handlers []handlerStatus
+	liveHandlers.Range(func(k, _ any) bool {
+		h := k.(*Handler)
+		var st handlerStatus
+		if h.API != nil {
+			st.API = h.API.Name + " " + h.API.Version
+		}
+		st.Issuers, st.ValidationCache = h.validator.Status()
+		if h.apim != nil {
+			c := countsOf(h.apim.src)
+			st.APIManager = map[string]any{"source": h.apim.src.label, "data": c}
+		}
+		if h.generation != nil && h.generation.cache != nil {
+			n := h.generation.cache.Len()
+			st.GenerationCache = &n
+		}
+		if h.claims != nil {
+			n := h.claims.cache.Len()
+			st.ClaimsCache = &n
+		}
+		handlers = append(handlers, st)
+		return true
+	})
+	slices.SortFunc(handlers, func(a, b handlerStatus) int { return strings.Compare(a.API, b.API) })
+	return map[string]any{"handlers": handlers, "revocations": revocations.Len()}
+}
+
+func badRequest(err error) error { return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err} }
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// revocationSyncPool holds the one reader of the storage's revocations,
+// while any handler is loaded.
+var revocationSyncPool = caddy.NewUsagePool()
+
+const revocationSyncKey = "backend_jwt.revocation_sync"
+
+// revocationSyncer reads the revocations in storage every period.
+type revocationSyncer struct {
+	mu      sync.Mutex
+	storage certmagic.Storage
+	every   time.Duration
+	skew    time.Duration
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// Destruct stops the syncer when the last handler is cleaned up.
+func (s *revocationSyncer) Destruct() error {
+	s.cancel()
+	<-s.done
+	return nil
+}
+
+// configure sets the storage and periods of the newest config and syncs now.
+func (s *revocationSyncer) configure(storage certmagic.Storage, every, skew time.Duration) {
+	s.mu.Lock()
+	s.storage, s.every, s.skew = storage, every, skew
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *revocationSyncer) run(ctx context.Context) {
+	defer close(s.done)
+	for {
+		s.mu.Lock()
+		storage, every, skew := s.storage, s.every, s.skew
+		s.mu.Unlock()
+		if storage != nil {
+			if err := revocations.Sync(ctx, storage, time.Now(), skew); err != nil && ctx.Err() == nil {
+				caddy.Log().Named("http.handlers.backend_jwt.revocations").Warn(
+					"reading the revocations from storage failed; the ones known stay in force", zap.Error(err))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-time.After(every):
+		}
+	}
+}
+
+// provisionRevocations joins the handler to the storage's revocation
+// syncer, starting it when it is the first handler.
+func (h *Handler) provisionRevocations(ctx caddy.Context, skew time.Duration) error {
+	every := time.Duration(h.RevocationSync)
+	if every == 0 {
+		every = DefaultRevocationSync
+	}
+	if every < time.Second {
+		return fmt.Errorf("revocation_sync %v: must be at least 1s", every)
+	}
+	pooled, _, err := revocationSyncPool.LoadOrNew(revocationSyncKey, func() (caddy.Destructor, error) {
+		sctx, cancel := context.WithCancel(context.Background())
+		s := &revocationSyncer{wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), every: every}
+		go s.run(sctx)
+		return s, nil
+	})
+	if err != nil {
+		return err
+	}
+	h.revocationsHeld = true
+	pooled.(*revocationSyncer).configure(storageOf(ctx), every, skew)
+	return nil
+}
+
+// storageOf is the config's storage; nil for a context made outside a
+// config (a handler provisioned on its own, in unit tests), whose
+// revocations then stay in memory.
+func storageOf(ctx caddy.Context) (storage certmagic.Storage) {
+	defer func() {
+		if recover() != nil {
+			storage = nil
+		}
+	}()
+	return ctx.Storage()
+}
+
+// Interface guards
+var (
+	_ caddy.AdminRouter = (*AdminAPI)(nil)
+	_ caddy.Provisioner = (*AdminAPI)(nil)
+)
