@@ -113,6 +113,9 @@ type Gateway struct {
 	AdminPort, Port int
 	// Storage is Caddy's storage folder; set it before starting to share one.
 	Storage string
+	// StorageModule, when set, replaces the storage folder with this
+	// storage module and its options ("fleet_redis { … }").
+	StorageModule string
 	// LogPath is where Caddy's DEBUG log goes.
 	LogPath string
 	// Client sends the test's requests, a fresh connection each (a reload
@@ -138,12 +141,16 @@ func New(t testing.TB) *Gateway {
 // test's folders. The log filter is the one the README recommends:
 // reverse_proxy's debug lines list the request headers sent upstream.
 func (g *Gateway) Globals() string {
+	storage := "file_system " + g.Storage
+	if g.StorageModule != "" {
+		storage = g.StorageModule
+	}
 	return fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	default_bind 127.0.0.1
 	auto_https off
 	persist_config off
-	storage file_system %s
+	storage %s
 	log {
 		output file %s
 		level DEBUG
@@ -155,7 +162,7 @@ func (g *Gateway) Globals() string {
 		}
 	}
 }
-`, g.AdminPort, g.Storage, g.LogPath)
+`, g.AdminPort, storage, g.LogPath)
 }
 
 // Caddyfile is the global options and one site on 127.0.0.1:Port with the
