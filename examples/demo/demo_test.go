@@ -33,7 +33,7 @@ func TestOnce(t *testing.T) {
 		`http://wso2.org/claims/applicationname       "DemoApp-UNBLOCKED"`,
 		"6. a 3.2+ token whose subscription is BLOCKED in API Manager: HTTP 403, fault 900907 The requested API is temporarily blocked, as expected",
 		"7. a 3.2+ token whose subscription is ON_HOLD in API Manager: HTTP 403, fault 900909 The subscription to the API is inactive, as expected",
-		"8. revocation through the admin API: 201, then HTTP 401, fault 900901, as expected",
+		"8. revocation through the admin API: 201, then HTTP 401, fault 900901; status, flush and api_manager/refresh 200, as expected",
 		"all 8 answers are as expected",
 	} {
 		if !strings.Contains(text, want) {

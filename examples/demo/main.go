@@ -205,6 +205,8 @@ curl -s -X POST -H 'Content-Type: application/json' \
   -d "{\"jti\":\"stolen-1\",\"exp\":$(($(date +%%s)+3600))}" http://127.0.0.1:%[5]d/backend_jwt/revocations
 curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[2]s
 curl -s http://127.0.0.1:%[5]d/backend_jwt/status
+curl -s -X POST http://127.0.0.1:%[5]d/backend_jwt/flush
+curl -s -X POST http://127.0.0.1:%[5]d/backend_jwt/api_manager/refresh
 
 # The public keys that verify the backend JWT, and the running config:
 curl -s %[4]s

@@ -76,7 +76,7 @@ func (d demo) checkAll(ctx context.Context, w io.Writer) error {
 		fmt.Fprintf(w, "%d. revocation through the admin API: NOT AS EXPECTED: %v\n", len(checks)+1, err)
 		problems = append(problems, fmt.Sprintf("revocation through the admin API: %v", err))
 	} else {
-		fmt.Fprintf(w, "%d. revocation through the admin API: 201, then HTTP 401, fault 900901, as expected\n", len(checks)+1)
+		fmt.Fprintf(w, "%d. revocation through the admin API: 201, then HTTP 401, fault 900901; status, flush and api_manager/refresh 200, as expected\n", len(checks)+1)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%d of %d answers were not as expected:\n  %s", len(problems), len(checks)+1, strings.Join(problems, "\n  "))
@@ -122,6 +122,18 @@ func (d demo) checkRevocation(ctx context.Context, client *http.Client, w io.Wri
 	}
 	if status, st, err := get(ctx, client, admin+"/backend_jwt/status", ""); err != nil || status != http.StatusOK || !strings.Contains(string(st), `"revocations":1`) {
 		return fmt.Errorf("GET /backend_jwt/status: HTTP %d %.300s %v", status, st, err)
+	}
+	for _, route := range []string{"/backend_jwt/flush", "/backend_jwt/api_manager/refresh"} {
+		resp, err := client.Post(admin+route, "application/json", nil)
+		if err != nil {
+			return err
+		}
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("POST %s: HTTP %d %s", route, resp.StatusCode, answer)
+		}
+		fmt.Fprintf(w, "   POST %s%s: HTTP 200 %s", admin, route, answer)
 	}
 	return nil
 }
