@@ -175,11 +175,8 @@ func (s *apimSource) observe(r apimdata.ReadResult) {
 		zap.String("source", s.label), zap.String("read", kind), zap.Error(r.Err))
 }
 
-// Errors behind the faults of the API Manager check.
-var (
-	errRevoked   = errors.New("the token is in API Manager's revoked list")
-	errNoAPIData = errors.New("API Manager's data has not been read yet")
-)
+// errRevoked is behind the 401 of a token in API Manager's revoked list.
+var errRevoked = errors.New("the token is in API Manager's revoked list")
 
 // checkAPIManager applies API Manager's data to a validated token (SPEC
 // 11): the revoked list, then, for a token without subscribedAPIs, its
@@ -189,7 +186,7 @@ func (h *Handler) checkAPIManager(ctx context.Context, tok *validator.Token) (ap
 	store := h.apim.src.store
 	snap := store.Snapshot()
 	if snap == nil {
-		return apimdata.Result{}, faultAPIMUnavailable, errNoAPIData
+		return apimdata.Result{}, faultAPIMUnavailable, apimdata.ErrNotReady
 	}
 	if snap.Revoked(tok.Signature) {
 		h.forget(tok)
