@@ -289,6 +289,40 @@ func TestRunRereadsEveryRefresh(t *testing.T) {
 	}
 }
 
+// TestRevokedShapes: /revokedjwt as API Manager 3.2 to 4.1 answer it (an
+// array) and as later releases do (an object with revokedJWTList).
+func TestRevokedShapes(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"array", `[{"jwt_signature":"sigA","expiry_time":1893456000000}]`},
+		{"object", `{"revokedJWTList":[{"jwt_signature":"sigA","expiry_time":1893456000000}],` +
+			`"revokedJWTConsumerKeyList":[{"consumer_key":"k","revocation_time":1}],"revokedJWTSubjectEntityList":[]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := apimfake.New(user, pass, "carbon.super", fixture("UNBLOCKED"))
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == apimdata.DataPath+"/revokedjwt" {
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write([]byte(tc.body))
+					return
+				}
+				fake.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			c, err := apimdata.NewClient(apimdata.Source{ServerURL: srv.URL, Username: user, Password: pass}, apimdata.ClientOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := c.ReadAll(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if snap := apimdata.NewSnapshot(d, "", time.Time{}); !snap.Revoked("sigA") || snap.Counts.Revoked != 1 {
+				t.Fatalf("revoked %v", d.Revoked)
+			}
+		})
+	}
+}
+
 func TestBadAnswers(t *testing.T) {
 	good := `{"count":0,"list":[]}`
 	for _, tc := range []struct {

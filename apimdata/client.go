@@ -1,6 +1,7 @@
 package apimdata
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -131,7 +132,7 @@ func (c *Client) ReadAll(ctx context.Context) (*Data, error) {
 	g.Go(func() error { return c.list(ctx, "/applications", nil, &d.Applications) })
 	g.Go(func() error { return c.list(ctx, "/application-key-mappings", nil, &d.KeyMappings) })
 	g.Go(func() error { return c.list(ctx, "/subscriptions", nil, &d.Subscriptions) })
-	g.Go(func() error { return c.get(ctx, "/revokedjwt", nil, &d.Revoked) })
+	g.Go(func() (err error) { d.Revoked, err = c.revoked(ctx); return err })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -168,6 +169,31 @@ func (c *Client) ReadConsumerKey(ctx context.Context, consumerKey string) (*Data
 		return nil, err
 	}
 	return &d, nil
+}
+
+// revoked reads /revokedjwt: a JSON array of revoked tokens (API Manager
+// 3.2 to 4.1), or an object whose revokedJWTList is that array (later
+// releases, which also list revoked consumer keys and users; those lists
+// are not read).
+func (c *Client) revoked(ctx context.Context) ([]RevokedToken, error) {
+	var raw json.RawMessage
+	if err := c.get(ctx, "/revokedjwt", nil, &raw); err != nil {
+		return nil, err
+	}
+	var list []RevokedToken
+	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+		var events struct {
+			RevokedJWTList []RevokedToken `json:"revokedJWTList"`
+		}
+		if err := json.Unmarshal(raw, &events); err != nil {
+			return nil, fmt.Errorf("GET /revokedjwt: reading the revoked tokens: %w", err)
+		}
+		return events.RevokedJWTList, nil
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("GET /revokedjwt: reading the revoked tokens: %w", err)
+	}
+	return list, nil
 }
 
 // list reads one {"count":N,"list":[…]} answer into dst.
