@@ -262,3 +262,37 @@ func TestAPIManagerFreshness(t *testing.T) {
 		t.Error("the log shows API Manager's password")
 	}
 }
+
+// TestAPIManagerBadJSON: the checks the Caddyfile parser makes are made
+// again for JSON loaded through /load, which keeps the running config.
+func TestAPIManagerBadJSON(t *testing.T) {
+	s := newAPIMSite(t, false)
+	cfg, err := adapt(s.g.Caddyfile(s.site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"refresh under 1s", `"refresh":1000000000`, `"refresh":500000000`, "api_manager refresh 500ms: must be at least 1s"},
+		{"no password", `"password":"{env.APIM_PASSWORD}"`, `"password":""`, "api_manager needs a username and a password"},
+		{"credentials in server_url", `"server_url":"http://`, `"server_url":"http://u:p@`, "server_url must not hold credentials"},
+		{"revocation_sync under 1s", `"api_manager":`, `"revocation_sync":100000000,"api_manager":`, "revocation_sync 100ms: must be at least 1s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := strings.Replace(string(cfg), tc.from, tc.to, 1)
+			if bad == string(cfg) {
+				t.Fatalf("%s not in the config", tc.from)
+			}
+			err := s.g.Load("application/json", []byte(bad))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("/load: %v, want %q", err, tc.want)
+			}
+			if strings.Contains(fmt.Sprint(err), apimPass) {
+				t.Fatal("the error shows the password")
+			}
+		})
+	}
+	tok := apimToken(t, map[string]any{"azp": "UNBLOCKED-prod"})
+	testkit.WaitFor(t, "the running config to answer after the refused loads", func() bool {
+		return s.g.Get("/", bearer(tok)...).Status == 200
+	})
+}
