@@ -214,26 +214,27 @@ func TestFleetSharedKeyAndRevocation(t *testing.T) {
 func TestFleetRotation(t *testing.T) {
 	f := newFleet(t, "key_rotation 4s\n\t\t\texpiry 2s\n\t\t\tcache off")
 	f.start(t)
-	first := kids(jwksOf(t, f.a))[0]
 	tok := testkit.AccessToken(t, issuer, nil)
-	testkit.WaitFor(t, "both instances to sign with a new key", func() bool {
-		var signed []string
-		for _, g := range []*testcaddy.Gateway{f.a, f.b} {
-			msg, err := jws.Parse([]byte(f.backendJWT(t, g, tok)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			signed = append(signed, msg.Signatures()[0].ProtectedHeaders().KeyID())
+	signedBy := func(g *testcaddy.Gateway) string {
+		msg, err := jws.Parse([]byte(f.backendJWT(t, g, tok)))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return signed[0] != first && signed[0] == signed[1]
+		return msg.Signatures()[0].ProtectedHeaders().KeyID()
+	}
+	first := signedBy(f.a)
+	var next string
+	testkit.WaitFor(t, "both instances to sign with a new key", func() bool {
+		next = signedBy(f.a)
+		return next != first && signedBy(f.b) == next
 	})
 	// In this process A also publishes the keys of the tests before (a
 	// retired key stays while tokens it signed may live): B's are in it.
 	ka, kb := kids(jwksOf(t, f.a)), kids(jwksOf(t, f.b))
-	if !containsAll(ka, kb) || !slices.Contains(kb, first) {
-		t.Fatalf("after the rotation: A publishes %v, B %v; want B's keys, the first one still among them, in A's", ka, kb)
+	if !containsAll(ka, kb) || !slices.Contains(kb, next) {
+		t.Fatalf("after the rotation: A publishes %v, B %v; want B's keys, the new one among them, in A's", ka, kb)
 	}
-	t.Logf("rotated from %s; B publishes %v", first, kb)
+	t.Logf("rotated from %s to %s; B publishes %v", first, next, kb)
 }
 
 // TestFleetLockHolderKilled: an instance dies while it holds the lock
