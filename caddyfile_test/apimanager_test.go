@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/apimfake"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/testkit"
@@ -295,4 +296,51 @@ func TestAPIManagerBadJSON(t *testing.T) {
 	testkit.WaitFor(t, "the running config to answer after the refused loads", func() bool {
 		return s.g.Get("/", bearer(tok)...).Status == 200
 	})
+}
+
+// TestAPIManagerSourceShared: two routes naming one API Manager share one
+// reader (one source, one targeted read of an unknown key for both), the
+// reader outlives reloads, and it ends when no config names it.
+func TestAPIManagerSourceShared(t *testing.T) {
+	s := newAPIMSite(t, false)
+	testkit.WaitFor(t, "API Manager's data", func() bool {
+		return s.g.Get("/", bearer(apimToken(t, map[string]any{"azp": "UNBLOCKED-prod"}))...).Status == 200
+	})
+	const unknownKey = "/application-key-mappings?consumerKey=shared-nobody&keymanager=Resident+Key+Manager"
+	for _, path := range []string{"/", "/blocked/x"} {
+		wantFault(t, s.g.Get(path, bearer(apimToken(t, map[string]any{"azp": "shared-nobody", "jti": path}))...), 403, 900908)
+	}
+	if n := s.apim.Calls(unknownKey); n != 1 {
+		t.Errorf("targeted reads of a key unknown to both routes: %d, want 1", n)
+	}
+	sources := func() (int, []any) {
+		status, v := admin(t, s.g, "POST", "/backend_jwt/api_manager/refresh", "")
+		list, _ := v["sources"].([]any)
+		return status, list
+	}
+	cfg, err := adapt(s.g.Caddyfile(s.site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.g.Load("application/json", []byte(strings.Replace(string(cfg), `"timeout":2000000000`, fmt.Sprintf(`"timeout":%d`, 2000000000+i), 1))); err != nil {
+			t.Fatal(err)
+		}
+		if status, list := sources(); status != 200 || len(list) != 1 {
+			t.Fatalf("after reload %d: %d, %d sources, want one shared by both routes", i, status, len(list))
+		}
+	}
+
+	// A config without api_manager ends the reader.
+	if err := s.g.Load("text/caddyfile", []byte(s.g.Caddyfile("respond 204"))); err != nil {
+		t.Fatal(err)
+	}
+	if status, list := sources(); status != http.StatusNotFound {
+		t.Fatalf("refresh with no api_manager left: %d %v, want 404", status, list)
+	}
+	reads := s.apim.Calls("/apis")
+	time.Sleep(2500 * time.Millisecond) // two and a half refreshes
+	if n := s.apim.Calls("/apis"); n != reads {
+		t.Errorf("API Manager read %d more times after the last config naming it was unloaded", n-reads)
+	}
 }
