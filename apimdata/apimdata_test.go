@@ -97,6 +97,17 @@ func (e *env) check(t *testing.T, key, name, version string) apimdata.Result {
 	return r
 }
 
+// readAll makes a client of the test's credentials for serverURL and reads
+// everything once.
+func readAll(t testing.TB, serverURL string, opts apimdata.ClientOptions) (*apimdata.Data, error) {
+	t.Helper()
+	c, err := apimdata.NewClient(apimdata.Source{ServerURL: serverURL, Username: user, Password: pass}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ReadAll(context.Background())
+}
+
 func TestCheckStates(t *testing.T) {
 	for _, tc := range []struct {
 		state, key string
@@ -308,11 +319,7 @@ func TestRevokedShapes(t *testing.T) {
 				fake.ServeHTTP(w, r)
 			}))
 			defer srv.Close()
-			c, err := apimdata.NewClient(apimdata.Source{ServerURL: srv.URL, Username: user, Password: pass}, apimdata.ClientOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := c.ReadAll(context.Background())
+			d, err := readAll(t, srv.URL, apimdata.ClientOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -350,12 +357,7 @@ func TestBadAnswers(t *testing.T) {
 				}
 			}))
 			defer srv.Close()
-			c, err := apimdata.NewClient(apimdata.Source{ServerURL: srv.URL, Username: user, Password: pass},
-				apimdata.ClientOptions{MaxBody: 1024})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = c.ReadAll(context.Background())
+			_, err := readAll(t, srv.URL, apimdata.ClientOptions{MaxBody: 1024})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
@@ -392,11 +394,7 @@ func TestRedirects(t *testing.T) {
 				fake.ServeHTTP(w, r)
 			}))
 			defer srv.Close()
-			c, err := apimdata.NewClient(apimdata.Source{ServerURL: srv.URL, Username: user, Password: pass}, apimdata.ClientOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := c.ReadAll(context.Background())
+			d, err := readAll(t, srv.URL, apimdata.ClientOptions{})
 			if tc.wantErr == "" {
 				if err != nil || len(d.Subscriptions) != 2 {
 					t.Fatalf("ReadAll: %v", err)

@@ -1,7 +1,6 @@
 package apimdata_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -53,11 +52,7 @@ func bigServer(b *testing.B) *httptest.Server {
 
 func readBig(b *testing.B, srv *httptest.Server) *apimdata.Snapshot {
 	b.Helper()
-	c, err := apimdata.NewClient(apimdata.Source{ServerURL: srv.URL, Username: user, Password: pass}, apimdata.ClientOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	d, err := c.ReadAll(context.Background())
+	d, err := readAll(b, srv.URL, apimdata.ClientOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
