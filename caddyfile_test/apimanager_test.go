@@ -97,6 +97,20 @@ func newAPIMSite(t *testing.T, down bool) *apimSite {
 	return s
 }
 
+// reload loads the site again as JSON through /load, its timeout changed
+// by variant nanoseconds so that Caddy really replaces the handlers.
+func (s *apimSite) reload(t *testing.T, variant int) {
+	t.Helper()
+	cfg, err := adapt(s.g.Caddyfile(s.site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(cfg), `"timeout":2000000000`, fmt.Sprintf(`"timeout":%d`, 2000000000+variant), 1)
+	if err := s.g.Load("application/json", []byte(changed)); err != nil {
+		t.Fatalf("reload %d: %v", variant, err)
+	}
+}
+
 // token is an API Manager 3.2+ access token: no application, no
 // subscribedAPIs, no keytype; the consumer key in azp.
 func apimToken(t *testing.T, changes map[string]any) string {
@@ -228,15 +242,9 @@ func TestAPIManagerFreshness(t *testing.T) {
 
 	// Down again: the last data stays, across a reload through /load.
 	s.apim.SetStatus(http.StatusInternalServerError)
-	cfg, err := adapt(s.g.Caddyfile(s.site))
-	if err != nil {
-		t.Fatal(err)
-	}
 	fresh := apimToken(t, map[string]any{"azp": "PROD_ONLY_BLOCKED-sand", "jti": "after-reload"})
 	for i := range 2 {
-		if err := s.g.Load("application/json", []byte(strings.Replace(string(cfg), `"timeout":2000000000`, fmt.Sprintf(`"timeout":%d`, 2000000000+i), 1))); err != nil {
-			t.Fatal(err)
-		}
+		s.reload(t, i)
 		if r := s.g.Get("/", bearer(fresh)...); r.Status != 200 {
 			t.Fatalf("reload %d during an outage: %d %s", i, r.Status, r.Body)
 		}
@@ -318,14 +326,8 @@ func TestAPIManagerSourceShared(t *testing.T) {
 		list, _ := v["sources"].([]any)
 		return status, list
 	}
-	cfg, err := adapt(s.g.Caddyfile(s.site))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i := range 3 {
-		if err := s.g.Load("application/json", []byte(strings.Replace(string(cfg), `"timeout":2000000000`, fmt.Sprintf(`"timeout":%d`, 2000000000+i), 1))); err != nil {
-			t.Fatal(err)
-		}
+		s.reload(t, i)
 		if status, list := sources(); status != 200 || len(list) != 1 {
 			t.Fatalf("after reload %d: %d, %d sources, want one shared by both routes", i, status, len(list))
 		}
