@@ -346,3 +346,19 @@ func TestAPIManagerSourceShared(t *testing.T) {
 		t.Errorf("API Manager read %d more times after the last config naming it was unloaded", n-reads)
 	}
 }
+
+// TestAPIManagerUnknownAPI: a route naming an API that API Manager does
+// not know refuses every token 403 900908 and warns about the route.
+func TestAPIManagerUnknownAPI(t *testing.T) {
+	s := newAPIMSite(t, false)
+	site := strings.Replace(s.site, "api Blocked 1.0.0 /blocked", "api Missing 1.0.0 /blocked", 1)
+	if err := s.g.Load("text/caddyfile", []byte(s.g.Caddyfile(site))); err != nil {
+		t.Fatal(err)
+	}
+	tok := apimToken(t, map[string]any{"azp": "UNBLOCKED-prod"})
+	testkit.WaitFor(t, "API Manager's data", func() bool { return s.g.Get("/", bearer(tok)...).Status == 200 })
+	wantFault(t, s.g.Get("/blocked/x", bearer(tok)...), 403, 900908)
+	if logs := s.g.Logs(); !strings.Contains(logs, "the route's api is not known to API Manager") || !strings.Contains(logs, `"api":"Missing"`) {
+		t.Error("no warning naming the API that API Manager does not know")
+	}
+}
