@@ -66,13 +66,19 @@ func (c *clock) Add(d time.Duration) {
 
 func newEnv(t *testing.T, data apimfake.Data, keyManager string) *env {
 	t.Helper()
+	return newEnvWith(t, data, keyManager, apimdata.ClientOptions{Timeout: 5 * time.Second})
+}
+
+// newEnvWith is newEnv with a client made with opts.
+func newEnvWith(t *testing.T, data apimfake.Data, keyManager string, opts apimdata.ClientOptions) *env {
+	t.Helper()
 	e := &env{fake: apimfake.New(user, pass, "carbon.super", data), clock: &clock{t: time.Unix(1_800_000_000, 0)},
 		reads: make(chan apimdata.ReadResult, 100)}
 	e.srv = httptest.NewServer(e.fake)
 	t.Cleanup(e.srv.Close)
 	var err error
 	e.client, err = apimdata.NewClient(apimdata.Source{ServerURL: e.srv.URL, Username: user, Password: pass, KeyManager: keyManager},
-		apimdata.ClientOptions{Timeout: 5 * time.Second})
+		opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +347,7 @@ func TestBadAnswers(t *testing.T) {
 		{"wrong types", "application/json", `{"count":1,"list":[{"apiId":"seven"}]}`, "reading the list"},
 		{"no list", "application/json", `{"count":0}`, "has no list"},
 		{"count disagrees", "application/json", `{"count":2,"list":[{"apiId":1}]}`, "count 2 but 1 entries"},
-		{"oversized", "application/json", `{"count":0,"list":[]` + strings.Repeat(" ", 2048) + `}`, "larger than 1024 bytes"},
+		{"oversized", "application/json", `{"count":0,"list":[]` + strings.Repeat(" ", 2048) + `}`, "larger than max_data_size (1024 bytes)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -357,7 +363,7 @@ func TestBadAnswers(t *testing.T) {
 				}
 			}))
 			defer srv.Close()
-			_, err := readAll(t, srv.URL, apimdata.ClientOptions{MaxBody: 1024})
+			_, err := readAll(t, srv.URL, apimdata.ClientOptions{MaxDataSize: 1024})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
@@ -412,14 +418,40 @@ func TestRedirects(t *testing.T) {
 	}
 }
 
-func TestNewClientRefuses(t *testing.T) {
-	for _, u := range []string{"ftp://apim", "https://", "https://admin:pw@apim:9443", "https://apim?x=1", "::"} {
-		_, err := apimdata.NewClient(apimdata.Source{ServerURL: u}, apimdata.ClientOptions{})
-		if err == nil {
-			t.Errorf("server_url %q accepted", u)
-		} else if strings.Contains(err.Error(), "pw") {
-			t.Errorf("error shows the credentials: %v", err)
-		}
+// TestNewClientServerURL: server_url is https, or http for a loopback
+// host only; no error shows credentials.
+func TestNewClientServerURL(t *testing.T) {
+	for _, tc := range []struct {
+		name, url, wantErr string
+	}{
+		{"https", "https://apim.example.com:9443", ""},
+		{"https with a path", "https://apim.example.com/apim/", ""},
+		{"http to localhost", "http://localhost:9763", ""},
+		{"http to 127.0.0.1", "http://127.0.0.1:9763", ""},
+		{"http to 127.0.0.0/8", "http://127.8.9.10", ""},
+		{"http to ::1", "http://[::1]:9763", ""},
+		{"http to another host", "http://apim.example.com:9763", "want https (http only for a loopback host)"},
+		{"http to a private address", "http://10.0.0.5:9763", "want https"},
+		{"http to a name ending in localhost", "http://evil-localhost:9763", "want https"},
+		{"another scheme", "ftp://apim", "want an http or https URL"},
+		{"no host", "https://", "no host"},
+		{"credentials", "https://admin:pw@apim:9443", "must not hold credentials"},
+		{"credentials and http", "http://admin:pw@apim:9443", "must not hold credentials"},
+		{"query", "https://apim?x=1", "no query"},
+		{"unparsable with credentials", "https://admin:pw@apim:port", "server_url"},
+		{"no scheme", "::", "missing protocol scheme"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := apimdata.NewClient(apimdata.Source{ServerURL: tc.url}, apimdata.ClientOptions{})
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			case err != nil && strings.Contains(err.Error(), "pw"):
+				t.Fatalf("error shows the credentials: %v", err)
+			}
+		})
 	}
 }
 

@@ -1,13 +1,12 @@
 package apimdata
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,9 +23,10 @@ const DataPath = "/internal/data/v1"
 // DefaultTenant is API Manager's super tenant, the xWSO2Tenant header's default.
 const DefaultTenant = "carbon.super"
 
-// DefaultMaxBody caps one answer of the data API. A list of 100,000
-// subscriptions is about 30 MB.
-const DefaultMaxBody = 256 << 20
+// DefaultMaxDataSize caps the answers of one read together (the five
+// lists of a full read, or the three answers of a consumer key's read). A
+// list of 100,000 subscriptions is about 30 MB of JSON.
+const DefaultMaxDataSize = 128 << 20
 
 // maxRedirects bounds redirects within the server's own origin.
 const maxRedirects = 3
@@ -34,7 +34,8 @@ const maxRedirects = 3
 // Source says where API Manager's data is and how to read it.
 type Source struct {
 	// ServerURL is API Manager's base URL (scheme, host, port, optional
-	// path), such as https://apim.example.com:9443.
+	// path), such as https://apim.example.com:9443. It must be https,
+	// except for a loopback host.
 	ServerURL string
 	// Username and Password are the HTTP Basic credentials.
 	Username, Password string
@@ -45,13 +46,14 @@ type Source struct {
 }
 
 // Client reads the data API. It never follows a redirect to another
-// origin, never puts the credentials in an error, and caps every answer.
+// origin, never puts the credentials in an error, and decodes the answers
+// as they stream, within MaxDataSize per read.
 type Client struct {
-	src     Source
-	base    *url.URL // ServerURL + DataPath
-	http    *http.Client
-	maxBody int64
-	timeout time.Duration
+	src         Source
+	base        *url.URL // ServerURL + DataPath
+	http        *http.Client
+	maxDataSize int64
+	timeout     time.Duration
 }
 
 // DefaultTimeout bounds one call, connection to last byte.
@@ -63,25 +65,34 @@ type ClientOptions struct {
 	Transport http.RoundTripper
 	// Timeout bounds one call, connection to last byte; 0 means DefaultTimeout.
 	Timeout time.Duration
-	// MaxBody caps one answer, in bytes; 0 means DefaultMaxBody.
-	MaxBody int64
+	// MaxDataSize caps the answers of one read together, in bytes, each
+	// decoded record counted with its in-memory cost; 0 means
+	// DefaultMaxDataSize.
+	MaxDataSize int64
 }
 
 // NewClient checks src and returns a client for it.
 func NewClient(src Source, opts ClientOptions) (*Client, error) {
 	u, err := url.Parse(src.ServerURL)
 	if err != nil {
+		// url.Error repeats the URL, which may hold credentials.
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("server_url: %w", err)
 	}
 	switch {
+	case u.User != nil:
+		return nil, errors.New("server_url must not hold credentials: use username and password")
 	case u.Scheme != "https" && u.Scheme != "http":
 		return nil, fmt.Errorf("server_url %q: want an http or https URL", src.ServerURL)
 	case u.Host == "":
 		return nil, fmt.Errorf("server_url %q: no host", src.ServerURL)
-	case u.User != nil:
-		return nil, errors.New("server_url must not hold credentials: use username and password")
 	case u.RawQuery != "" || u.Fragment != "":
 		return nil, fmt.Errorf("server_url %q: no query or fragment allowed", src.ServerURL)
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		return nil, fmt.Errorf("server_url %q: want https (http only for a loopback host): "+
+			"Basic credentials would travel in clear text", src.ServerURL)
 	}
 	if src.Tenant == "" {
 		src.Tenant = DefaultTenant
@@ -92,8 +103,8 @@ func NewClient(src Source, opts ClientOptions) (*Client, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	if opts.MaxBody <= 0 {
-		opts.MaxBody = DefaultMaxBody
+	if opts.MaxDataSize <= 0 {
+		opts.MaxDataSize = DefaultMaxDataSize
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + DataPath
 	origin := u.Scheme + "://" + u.Host
@@ -112,9 +123,19 @@ func NewClient(src Source, opts ClientOptions) (*Client, error) {
 				return nil
 			},
 		},
-		maxBody: opts.MaxBody,
-		timeout: opts.Timeout,
+		maxDataSize: opts.MaxDataSize,
+		timeout:     opts.Timeout,
 	}, nil
+}
+
+// loopback tells whether host (without brackets or port) is this machine:
+// localhost, 127.0.0.0/8 or ::1.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Source returns the client's source, with the tenant filled in.
@@ -123,16 +144,18 @@ func (c *Client) Source() Source { return c.src }
 // CloseIdleConnections closes the client's idle connections.
 func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
-// ReadAll reads the five lists, in parallel. Any failure fails the whole
-// read: a snapshot is complete or is not made.
+// ReadAll reads the five lists, in parallel, within one MaxDataSize
+// budget. Any failure fails the whole read: a snapshot is complete or is
+// not made.
 func (c *Client) ReadAll(ctx context.Context) (*Data, error) {
 	var d Data
+	b := c.newBudget()
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.list(ctx, "/apis", nil, &d.APIs) })
-	g.Go(func() error { return c.list(ctx, "/applications", nil, &d.Applications) })
-	g.Go(func() error { return c.list(ctx, "/application-key-mappings", nil, &d.KeyMappings) })
-	g.Go(func() error { return c.list(ctx, "/subscriptions", nil, &d.Subscriptions) })
-	g.Go(func() (err error) { d.Revoked, err = c.revoked(ctx); return err })
+	g.Go(func() error { return c.get(ctx, "/apis", nil, b, listOf(&d.APIs)) })
+	g.Go(func() error { return c.get(ctx, "/applications", nil, b, listOf(&d.Applications)) })
+	g.Go(func() error { return c.get(ctx, "/application-key-mappings", nil, b, listOf(&d.KeyMappings)) })
+	g.Go(func() error { return c.get(ctx, "/subscriptions", nil, b, listOf(&d.Subscriptions)) })
+	g.Go(func() error { return c.get(ctx, "/revokedjwt", nil, b, revokedInto(&d.Revoked)) })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -141,15 +164,17 @@ func (c *Client) ReadAll(ctx context.Context) (*Data, error) {
 
 // ReadConsumerKey reads the key mappings of one consumer key, then the
 // application of the first one (of the key manager, when set) and that
-// application's subscriptions. No mapping is no error: the Data is empty.
+// application's subscriptions, within one MaxDataSize budget of its own.
+// No mapping is no error: the Data is empty.
 func (c *Client) ReadConsumerKey(ctx context.Context, consumerKey string) (*Data, error) {
 	var d Data
+	b := c.newBudget()
 	q := url.Values{"consumerKey": {consumerKey}}
 	if c.src.KeyManager != "" {
 		q.Set("keymanager", c.src.KeyManager)
 	}
 	var mappings []KeyMapping
-	if err := c.list(ctx, "/application-key-mappings", q, &mappings); err != nil {
+	if err := c.get(ctx, "/application-key-mappings", q, b, listOf(&mappings)); err != nil {
 		return nil, err
 	}
 	for _, m := range mappings {
@@ -163,78 +188,17 @@ func (c *Client) ReadConsumerKey(ctx context.Context, consumerKey string) (*Data
 	}
 	appID := url.Values{"appId": {strconv.Itoa(d.KeyMappings[0].ApplicationID)}}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.list(ctx, "/applications", appID, &d.Applications) })
-	g.Go(func() error { return c.list(ctx, "/subscriptions", appID, &d.Subscriptions) })
+	g.Go(func() error { return c.get(ctx, "/applications", appID, b, listOf(&d.Applications)) })
+	g.Go(func() error { return c.get(ctx, "/subscriptions", appID, b, listOf(&d.Subscriptions)) })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	return &d, nil
 }
 
-// revoked reads /revokedjwt: a JSON array of revoked tokens (API Manager
-// 3.2 to 4.1), or an object whose revokedJWTList is that array (later
-// releases, which also list revoked consumer keys and users; those lists
-// are not read).
-func (c *Client) revoked(ctx context.Context) ([]RevokedToken, error) {
-	var raw json.RawMessage
-	if err := c.get(ctx, "/revokedjwt", nil, &raw); err != nil {
-		return nil, err
-	}
-	var list []RevokedToken
-	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
-		var events struct {
-			RevokedJWTList []RevokedToken `json:"revokedJWTList"`
-		}
-		if err := json.Unmarshal(raw, &events); err != nil {
-			return nil, fmt.Errorf("GET /revokedjwt: reading the revoked tokens: %w", err)
-		}
-		return events.RevokedJWTList, nil
-	}
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf("GET /revokedjwt: reading the revoked tokens: %w", err)
-	}
-	return list, nil
-}
-
-// list reads one {"count":N,"list":[…]} answer into dst.
-func (c *Client) list(ctx context.Context, path string, query url.Values, dst any) error {
-	var answer struct {
-		Count *int             `json:"count"`
-		List  *json.RawMessage `json:"list"`
-	}
-	if err := c.get(ctx, path, query, &answer); err != nil {
-		return err
-	}
-	if answer.List == nil {
-		return fmt.Errorf("GET %s: the answer has no list", path)
-	}
-	if err := json.Unmarshal(*answer.List, dst); err != nil {
-		return fmt.Errorf("GET %s: reading the list: %w", path, err)
-	}
-	if answer.Count != nil {
-		if n := listLen(dst); *answer.Count != n {
-			return fmt.Errorf("GET %s: count %d but %d entries", path, *answer.Count, n)
-		}
-	}
-	return nil
-}
-
-func listLen(dst any) int {
-	switch l := dst.(type) {
-	case *[]API:
-		return len(*l)
-	case *[]Application:
-		return len(*l)
-	case *[]KeyMapping:
-		return len(*l)
-	case *[]Subscription:
-		return len(*l)
-	}
-	panic(fmt.Sprintf("apimdata: list of %T", dst))
-}
-
-// get reads one JSON answer of the data API into dst.
-func (c *Client) get(ctx context.Context, path string, query url.Values, dst any) error {
+// get sends one GET of the data API and hands a 200 JSON answer to decode
+// as it streams, charging what it reads to b.
+func (c *Client) get(ctx context.Context, path string, query url.Values, b *budget, decode func(*stream) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	u := *c.base
@@ -249,6 +213,10 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, dst any
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// url.Error repeats the URL, whose query may hold a consumer key.
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	defer resp.Body.Close()
@@ -260,15 +228,9 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, dst any
 		(mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		return fmt.Errorf("GET %s: answer of type %.64q is not JSON", path, resp.Header.Get("Content-Type"))
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
-	if err != nil {
-		return fmt.Errorf("GET %s: reading the answer: %w", path, err)
-	}
-	if int64(len(body)) > c.maxBody {
-		return fmt.Errorf("GET %s: answer larger than %d bytes", path, c.maxBody)
-	}
-	if err := json.Unmarshal(body, dst); err != nil {
-		return fmt.Errorf("GET %s: malformed answer: %w", path, err)
+	s := newStream(resp.Body, b)
+	if err := decode(s); err != nil {
+		return s.explain(path, err)
 	}
 	return nil
 }

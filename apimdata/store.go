@@ -3,6 +3,7 @@ package apimdata
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,25 +14,40 @@ const (
 	DefaultRefresh = 30 * time.Second
 	// maxRetry is the longest wait after a failed read before the next try.
 	maxRetry = 5 * time.Second
-	// maxTargetedKeys bounds the consumer keys read one by one between two
-	// full reads, and the keys remembered as tried.
+	// maxTargetedKeys bounds the consumer keys a snapshot holds beside its
+	// full read, and the keys remembered as read.
 	maxTargetedKeys = 10000
+	// maxTargetedInFlight bounds the consumer keys being read at once.
+	maxTargetedInFlight = 16
 )
+
+// MaxConsumerKeyLen is the longest consumer key that is read on its own; a
+// longer one has no key mapping without a read.
+const MaxConsumerKeyLen = 256
 
 // ErrNotReady is returned by Check before the first complete read.
 var ErrNotReady = errors.New("API Manager's data has not been read yet")
+
+// ErrUnavailable is wrapped by the error of Check when an unknown consumer
+// key could not be read (API Manager did not answer, answered badly, or
+// too many keys are being read): the request may be retried.
+var ErrUnavailable = errors.New("API Manager's data is unavailable")
 
 // StoreOptions tune a Store; zero values take the defaults.
 type StoreOptions struct {
 	// Refresh is the period of full re-reads; 0 means DefaultRefresh. It
 	// also bounds how often one unknown consumer key is read on its own.
 	Refresh time.Duration
-	// OnRead, if set, is told the result of every read.
+	// OnRead, if set, is told the result of every read, before the callers
+	// waiting for it are.
 	OnRead func(ReadResult)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// After waits for a duration; nil means time.After.
 	After func(time.Duration) <-chan time.Time
+	// Seed, if set, is the snapshot served until the Store's first read
+	// succeeds: the last good data of the Store this one replaces.
+	Seed *Snapshot
 }
 
 // ReadResult describes one finished read.
@@ -39,13 +55,16 @@ type ReadResult struct {
 	// Targeted is set for the read of one consumer key.
 	Targeted bool
 	// Err is nil for a read that succeeded.
-	Err      error
+	Err error
+	// Duration is how long the read took.
 	Duration time.Duration
-	Counts   Counts // of the snapshot after the read
+	// Counts are those of the snapshot after the read.
+	Counts Counts
 }
 
 // Store holds the current Snapshot of one source and keeps it fresh. It is
-// safe for concurrent use.
+// safe for concurrent use. No lock is held across a network call: reads
+// run on their own and publish their snapshot with a short swap.
 type Store struct {
 	client  atomic.Pointer[Client]
 	refresh atomic.Int64 // nanoseconds
@@ -53,28 +72,77 @@ type Store struct {
 	onRead  func(ReadResult)
 	now     func() time.Time
 	after   func(time.Duration) <-chan time.Time
-	wake    chan struct{} // Configure asks the Run loop to start its wait again
+	wake    chan struct{} // Configure asks the Run loop to start its wait again after a change of refresh
 	errors  atomic.Int64
 
-	mu    sync.Mutex           // serialises reads and snapshot swaps
-	tried map[string]time.Time // consumer keys read one by one, and when
+	mu       sync.Mutex         // guards the fields below and snapshot swaps
+	full     *flight            // the full read in flight, if any
+	keyReads map[string]*flight // the consumer keys being read
+	tried    *memo              // the consumer keys read, found or not
+}
+
+// flight is one read in progress, shared by the callers that wait for it.
+type flight struct {
+	ctx     context.Context // the read's, ended when it is done or nobody waits
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the read has ended
+	joined  int           // callers that waited for it
+	waiting int           // callers waiting for it now
+	err     error         // set before done is closed
+	answers *Snapshot     // for a consumer key: the snapshot to answer from
+}
+
+// newFlight starts a read's flight. The read does not end with the
+// context of the caller that starts it, since others may wait for it; it
+// ends when the last caller waiting stops waiting.
+func newFlight(ctx context.Context) *flight {
+	f := &flight{done: make(chan struct{})}
+	f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	return f
+}
+
+// join adds a caller waiting for f. Call it with s.mu held.
+func (f *flight) join() {
+	f.joined++
+	f.waiting++
+}
+
+// wait waits until f ends or ctx does, and reports whether f ended; the
+// last caller to stop waiting before f ended cancels its read.
+func (s *Store) wait(ctx context.Context, f *flight) bool {
+	select {
+	case <-f.done:
+		return true
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	if f.waiting--; f.waiting == 0 {
+		f.cancel()
+	}
+	s.mu.Unlock()
+	return false
 }
 
 // NewStore returns a Store reading from client. Nothing is read until Run
-// or Refresh is called.
+// or Reload is called; until then, and until a read succeeds, opts.Seed
+// is served.
 func NewStore(client *Client, opts StoreOptions) *Store {
 	s := &Store{
-		onRead: opts.OnRead,
-		now:    opts.Now,
-		after:  opts.After,
-		wake:   make(chan struct{}, 1),
-		tried:  make(map[string]time.Time),
+		onRead:   opts.OnRead,
+		now:      opts.Now,
+		after:    opts.After,
+		wake:     make(chan struct{}, 1),
+		keyReads: make(map[string]*flight),
+		tried:    newMemo(maxTargetedKeys),
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.after == nil {
 		s.after = time.After
+	}
+	if opts.Seed != nil {
+		s.snap.Store(opts.Seed)
 	}
 	s.Configure(client, opts.Refresh)
 	<-s.wake // nothing runs yet
@@ -83,24 +151,27 @@ func NewStore(client *Client, opts StoreOptions) *Store {
 
 // Configure replaces the client and the refresh period, keeping the data:
 // a config reload that changes the timeout or the CA keeps the snapshot.
+// Reads in flight finish with the client they started with.
 func (s *Store) Configure(client *Client, refresh time.Duration) {
 	if refresh <= 0 {
 		refresh = DefaultRefresh
 	}
-	s.refresh.Store(int64(refresh))
+	changed := s.refresh.Swap(int64(refresh)) != int64(refresh)
 	if old := s.client.Swap(client); old != nil && old != client {
 		old.CloseIdleConnections()
 	}
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if changed { // the Run loop waits for the new period
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // Refresh returns the full re-read period.
 func (s *Store) Refresh() time.Duration { return time.Duration(s.refresh.Load()) }
 
-// Snapshot returns the current snapshot, or nil before the first complete read.
+// Snapshot returns the current snapshot, or nil before any data.
 func (s *Store) Snapshot() *Snapshot { return s.snap.Load() }
 
 // ReadErrors is the number of reads that failed since the Store was made.
@@ -128,74 +199,149 @@ func (s *Store) Run(ctx context.Context) {
 }
 
 // Reload reads everything now and, if the read is complete, publishes a
-// new snapshot. After a failure the last snapshot stays.
+// new snapshot; after a failure the last snapshot stays. Callers that come
+// while a full read is in flight share it. Reload returns when ctx ends;
+// the read goes on while another caller waits for it (the client's
+// timeout bounds it).
 func (s *Store) Reload(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	f := s.full
+	if f == nil {
+		f = newFlight(ctx)
+		s.full = f
+		go s.readAll(f)
+	}
+	f.join()
+	s.mu.Unlock()
+	if !s.wait(ctx, f) {
+		return fmt.Errorf("waiting for API Manager's data: %w", ctx.Err())
+	}
+	return f.err
+}
+
+// readAll makes the full read f and publishes its snapshot.
+func (s *Store) readAll(f *flight) {
+	defer f.cancel()
 	c := s.client.Load()
 	start := s.now()
-	data, err := c.ReadAll(ctx)
+	data, err := c.ReadAll(f.ctx)
+	var snap *Snapshot
 	if err == nil {
-		snap := NewSnapshot(data, c.src.KeyManager, s.now())
-		s.snap.Store(snap)
-		clear(s.tried)
+		snap = NewSnapshot(data, c.src.KeyManager, s.now())
 	}
+	s.mu.Lock()
+	if snap != nil {
+		s.snap.Store(snap)
+		s.tried.clear()
+	}
+	s.full = nil
+	s.mu.Unlock()
+	f.err = err
 	s.report(false, start, err)
-	return err
+	close(f.done)
 }
 
 // Check answers for the current snapshot (see Snapshot.Check). A consumer
-// key that no mapping holds is read on its own first, at most once per key
-// per refresh, as WSO2's gateways do before they refuse; the caller waits
-// for that read, which the client's timeout bounds.
+// key that no mapping holds is read on its own first, as WSO2's gateways
+// do before they refuse: one read per key at a time, shared by the
+// requests that ask for it, each waiting at most until its ctx ends (the
+// read ends when none waits any more; the client's timeout bounds it); a
+// read that succeeded (found or not) is not made again within refresh.
+//
+// Errors: ErrNotReady before any data; ErrUnavailable, wrapped with the
+// cause, when the key's read failed or could not be made. A key longer
+// than MaxConsumerKeyLen has no key mapping, without a read.
 func (s *Store) Check(ctx context.Context, consumerKey, apiName, apiVersion string) (Result, error) {
 	snap := s.snap.Load()
 	if snap == nil {
 		return Result{}, ErrNotReady
 	}
 	r := snap.Check(consumerKey, apiName, apiVersion)
-	if r.Outcome != NoKeyMapping || consumerKey == "" {
+	if r.Outcome != NoKeyMapping || consumerKey == "" || len(consumerKey) > MaxConsumerKeyLen {
 		return r, nil
 	}
-	if snap, err := s.readKey(ctx, consumerKey); err != nil || snap == nil {
-		return r, err
-	} else {
-		return snap.Check(consumerKey, apiName, apiVersion), nil
+	f, err := s.keyRead(ctx, consumerKey)
+	if err != nil {
+		return Result{}, err
 	}
+	if f == nil {
+		return s.snap.Load().Check(consumerKey, apiName, apiVersion), nil
+	}
+	if !s.wait(ctx, f) {
+		return Result{}, fmt.Errorf("%w: waiting for the read of a consumer key: %w", ErrUnavailable, ctx.Err())
+	}
+	if f.err != nil {
+		return Result{}, f.err
+	}
+	return f.answers.Check(consumerKey, apiName, apiVersion), nil
 }
 
-// readKey reads one consumer key unless it was tried within refresh, and
-// returns the snapshot that holds what was found (nil when nothing was read).
-func (s *Store) readKey(ctx context.Context, consumerKey string) (*Snapshot, error) {
+// keyRead returns the read of consumerKey to wait for, starting it if
+// none is in flight; nil when the key needs no read (known now, or read
+// within refresh).
+func (s *Store) keyRead(ctx context.Context, consumerKey string) (*flight, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := s.snap.Load()
-	if snap.HasKey(consumerKey) {
-		return snap, nil // read by a full read or another request meanwhile
+	if s.snap.Load().HasKey(consumerKey) {
+		return nil, nil // read by a full read or another request meanwhile
 	}
-	now := s.now()
-	if at, ok := s.tried[consumerKey]; ok && now.Sub(at) < s.Refresh() {
-		return nil, nil
-	}
-	if len(s.tried) >= maxTargetedKeys {
-		for k, at := range s.tried {
-			if now.Sub(at) >= s.Refresh() {
-				delete(s.tried, k)
-			}
-		}
-		if len(s.tried) >= maxTargetedKeys {
+	f := s.keyReads[consumerKey]
+	if f == nil {
+		if s.tried.fresh(consumerKey, s.now(), s.Refresh()) {
 			return nil, nil
 		}
+		if len(s.keyReads) >= maxTargetedInFlight {
+			return nil, fmt.Errorf("%w: %d consumer keys are being read already", ErrUnavailable, maxTargetedInFlight)
+		}
+		f = newFlight(ctx)
+		s.keyReads[consumerKey] = f
+		go s.readKey(consumerKey, f)
 	}
-	s.tried[consumerKey] = now
+	f.join()
+	return f, nil
+}
+
+// readKey makes the read f of one consumer key and merges what it found
+// into the snapshot current when it ends.
+func (s *Store) readKey(consumerKey string, f *flight) {
+	defer f.cancel()
 	c := s.client.Load()
+	start := s.now()
+	// Its calls together, not each of them, within the client's timeout.
+	ctx, cancel := context.WithTimeout(f.ctx, c.timeout)
 	data, err := c.ReadConsumerKey(ctx, consumerKey)
-	if err == nil && len(data.KeyMappings) > 0 && snap.extraSize() < maxTargetedKeys {
-		snap = snap.withExtra(data, c.src.KeyManager)
-		s.snap.Store(snap)
+	cancel()
+	for {
+		cur := s.snap.Load()
+		next, publish := cur, false
+		if err == nil && len(data.KeyMappings) > 0 && !cur.HasKey(consumerKey) {
+			next = cur.withExtra(data, c.src.KeyManager)
+			// A snapshot holds a bounded number of keys beside its full
+			// read: past it, the key is answered from a copy kept for
+			// this read's callers and not remembered, so it is read again.
+			publish = cur.extraSize() < maxTargetedKeys
+		}
+		s.mu.Lock()
+		if s.snap.Load() != cur {
+			s.mu.Unlock()
+			continue // a full or targeted read swapped meanwhile: merge again
+		}
+		if publish {
+			s.snap.Store(next)
+		}
+		if err == nil && (publish || next == cur) {
+			s.tried.add(consumerKey, s.now(), s.Refresh())
+		}
+		delete(s.keyReads, consumerKey)
+		s.mu.Unlock()
+		f.answers = next
+		break
 	}
-	s.report(true, now, err)
-	return snap, err
+	if err != nil {
+		f.err = fmt.Errorf("%w: reading a consumer key: %w", ErrUnavailable, err)
+	}
+	s.report(true, start, err)
+	close(f.done)
 }
 
 func (s *Store) report(targeted bool, start time.Time, err error) {

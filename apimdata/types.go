@@ -6,7 +6,10 @@
 //
 // A Store re-reads everything on a period and swaps the new Snapshot in
 // atomically; lookups read the current one without locks or allocations
-// and never wait on a read. The package does not depend on Caddy.
+// and never wait on a full read (only a consumer key no snapshot holds
+// waits, for its own targeted read). Answers are decoded as they stream,
+// within a cap on the data of one read. The package does not depend on
+// Caddy.
 package apimdata
 
 // Subscription states, as API Manager writes them (APIConstants.SubscriptionStatus).

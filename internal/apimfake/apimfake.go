@@ -6,6 +6,7 @@ package apimfake
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,14 +23,19 @@ type Data struct {
 }
 
 // Server answers /internal/data/v1 reads with Basic auth Username:Password
-// and the xWSO2Tenant header Tenant.
+// and the xWSO2Tenant header Tenant. Its lock is never held while a read
+// blocks or streams.
 type Server struct {
 	Username, Password, Tenant string
 
-	mu     sync.Mutex
-	data   Data
-	status int // non-zero: every read answers this status
-	calls  map[string]int
+	mu      sync.Mutex
+	data    Data
+	status  int // non-zero: every read answers this status
+	calls   map[string]int
+	hold    chan struct{}            // non-nil while held: closed by its release
+	holds   func(*http.Request) bool // the reads hold blocks; nil: all
+	waiting int                      // reads blocked by a hold
+	endless bool                     // every read answers elements forever
 }
 
 // New returns a server holding data.
@@ -51,6 +57,56 @@ func (s *Server) SetStatus(status int) {
 	s.status = status
 }
 
+// SetEndless makes every read (when on) answer 200 application/json with
+// the start of a valid answer and then elements forever, until the client
+// goes away: {"count":1,"list":[{…},{…},… on the list endpoints and
+// [{…},{…},… on /revokedjwt.
+func (s *Server) SetEndless(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endless = on
+}
+
+// SetCredentials changes the Basic credentials the server accepts.
+func (s *Server) SetCredentials(username, password string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Username, s.Password = username, password
+}
+
+// Hold makes every read that arrives from now on block until release is
+// called (or until the read's request ends); the read is counted when it
+// arrives and answered, from the data of that moment, when released.
+// release may be called more than once. A second Hold before release
+// replaces the first for the reads that arrive afterwards.
+func (s *Server) Hold() (release func()) { return s.HoldMatching(nil) }
+
+// HoldMatching is Hold for the reads match returns true for.
+func (s *Server) HoldMatching(match func(*http.Request) bool) (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := make(chan struct{})
+	s.hold, s.holds = held, match
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.hold == held {
+				s.hold = nil
+			}
+			s.mu.Unlock()
+			close(held)
+		})
+	}
+}
+
+// Waiting tells how many reads a Hold blocks now.
+func (s *Server) Waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting
+}
+
 // Calls returns how many times path with query (such as
 // "/application-key-mappings?consumerKey=abc") was read.
 func (s *Server) Calls(pathAndQuery string) int {
@@ -66,24 +122,64 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	key := path
 	if r.URL.RawQuery != "" {
 		key += "?" + r.URL.RawQuery
 	}
+	s.mu.Lock()
 	s.calls[key]++
+	held := s.hold
+	if held != nil && s.holds != nil && !s.holds(r) {
+		held = nil
+	}
+	if held != nil {
+		s.waiting++
+	}
+	s.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-r.Context().Done():
+		}
+		s.mu.Lock()
+		s.waiting--
+		s.mu.Unlock()
+		if r.Context().Err() != nil {
+			return
+		}
+	}
+	status, answer, endless := s.answer(r, path)
+	switch {
+	case status == 0:
+		http.NotFound(w, r)
+	case endless:
+		streamForever(w, r, path)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(answer)
+	}
+}
+
+// answer is what a read of path gets, encoded under the server's lock, or
+// that it is to be endless; status 0 is an unknown path.
+func (s *Server) answer(r *http.Request, path string) (status int, answer []byte, endless bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	user, pass, _ := r.BasicAuth()
 	switch {
 	case user != s.Username || pass != s.Password:
-		writeJSON(w, http.StatusUnauthorized, Record{"code": 401, "message": "Unauthenticated"})
-		return
+		return http.StatusUnauthorized, encode(Record{"code": 401, "message": "Unauthenticated"}), false
 	case r.Header.Get("xWSO2Tenant") != s.Tenant:
-		writeJSON(w, http.StatusBadRequest, Record{"code": 400, "message": "unknown tenant"})
-		return
+		return http.StatusBadRequest, encode(Record{"code": 400, "message": "unknown tenant"}), false
 	case s.status != 0:
-		writeJSON(w, s.status, Record{"code": s.status, "message": "unavailable"})
-		return
+		return s.status, encode(Record{"code": s.status, "message": "unavailable"}), false
+	}
+	if _, known := endlessElement[path]; !known {
+		return 0, nil, false
+	}
+	if s.endless {
+		return http.StatusOK, nil, true
 	}
 	q := r.URL.Query()
 	var list []Record
@@ -102,16 +198,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if revoked == nil {
 			revoked = []Record{}
 		}
-		writeJSON(w, http.StatusOK, revoked)
-		return
-	default:
-		http.NotFound(w, r)
-		return
+		return http.StatusOK, encode(revoked), false
 	}
 	if list == nil {
 		list = []Record{}
 	}
-	writeJSON(w, http.StatusOK, Record{"count": len(list), "list": list})
+	return http.StatusOK, encode(Record{"count": len(list), "list": list}), false
+}
+
+// endlessElement is the element an endless answer of each path repeats.
+var endlessElement = map[string]Record{
+	"/apis":                     API(1, "Endless", "1.0.0", "/endless/1.0.0", "PUBLISHED"),
+	"/applications":             Application(1, "EndlessApplication", "admin", "Unlimited"),
+	"/application-key-mappings": KeyMapping(1, "endlessKey", "PRODUCTION", "Resident Key Manager"),
+	"/subscriptions":            Subscription(1, 1, 1, "Gold", "UNBLOCKED"),
+	"/revokedjwt":               Revoked("endlessSignature", 1893456000000),
+}
+
+// streamForever writes the start of a valid answer of path, then its
+// element again and again until the client goes away.
+func streamForever(w http.ResponseWriter, r *http.Request, path string) {
+	prefix := `{"count":1,"list":[`
+	if path == "/revokedjwt" {
+		prefix = "["
+	}
+	elem := encode(endlessElement[path])
+	elem[len(elem)-1] = ',' // the encoder's newline
+	chunk := make([]byte, 0, 32<<10)
+	for len(chunk)+len(elem) <= cap(chunk) {
+		chunk = append(chunk, elem...)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(w, prefix); err != nil {
+		return
+	}
+	for r.Context().Err() == nil {
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+	}
 }
 
 // filter keeps the records whose field equals want, as text; want "" keeps all.
@@ -139,10 +265,10 @@ func filter(list []Record, field, want string) []Record {
 	return out
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// encode is v as JSON, with a newline as json.Encoder ends it.
+func encode(v any) []byte {
+	b, _ := json.Marshal(v)
+	return append(b, '\n')
 }
 
 // Records of one application subscribed to APIs: the helpers below build
