@@ -94,6 +94,8 @@ func TestBrokenConfigs(t *testing.T) {
 		{"api_manager without password", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\tserver_url https://apim:9443\n\tusername u\n}", 9, "api_manager needs username and password"},
 		{"api_manager refresh too short", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\trefresh 500ms\n}", 7, "refresh 500ms: must be at least 1s"},
 		{"api_manager server_url with credentials", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\tserver_url https://u:p@apim:9443\n}", 7, "server_url must not hold credentials"},
+		{"api_manager http server_url", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\tserver_url http://apim.example.com:9763\n}", 7, "want https (http only for a loopback host)"},
+		{"api_manager bad max_data_size", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\tmax_data_size lots\n}", 7, `max_data_size "lots": want a size`},
 		{"api_manager unknown option", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\tjms_url tcp://x\n}", 7, `unknown api_manager sub-directive "jms_url"`},
 		{"api_manager unreadable ca_cert", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\tca_cert testdata/missing.pem\n}", 7, "reading ca_cert"},
 		{"bad error_response", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nerror_response html", 6, `error_response "html": want wso2 or caddy`},

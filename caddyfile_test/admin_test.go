@@ -100,7 +100,9 @@ func TestAdminRevocations(t *testing.T) {
 		{"unknown member", fmt.Sprintf(`{"jti":"a","exp":%d,"sub":"x"}`, exp), "unknown field"},
 		{"empty jti", fmt.Sprintf(`{"jti":"","exp":%d}`, exp), "jti is empty"},
 		{"over 64 KiB", fmt.Sprintf(`{"jti":"%s","exp":%d}`, strings.Repeat("a", 70<<10), exp), "at most 65536 bytes"},
-		{"two values", fmt.Sprintf(`{"jti":"a","exp":%d}{}`, exp), "more than one JSON value"},
+		{"two values", fmt.Sprintf(`{"jti":"a","exp":%d}{}`, exp), "after its one JSON object"},
+		{"a closing brace after the object", fmt.Sprintf(`{"jti":"a","exp":%d}}`, exp), "after its one JSON object"},
+		{"text after the object", fmt.Sprintf(`{"jti":"a","exp":%d} and more`, exp), "after its one JSON object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, v := admin(t, g, "POST", "/backend_jwt/revocations", tc.body)

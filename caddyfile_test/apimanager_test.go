@@ -49,14 +49,28 @@ type apimSite struct {
 	site     string
 }
 
+// newAPIManager starts a fake API Manager holding apimData on 127.0.0.1,
+// stopped with the test.
+func newAPIManager(t *testing.T) (*apimfake.Server, *httptest.Server) {
+	apim := apimfake.New(apimUser, apimPass, "carbon.super", apimData())
+	srv := httptest.NewServer(apim)
+	t.Cleanup(srv.Close)
+	return apim, srv
+}
+
 func newAPIMSite(t *testing.T, down bool) *apimSite {
+	return startAPIMSite(t, down, "refresh 1s\ntimeout 2s")
+}
+
+// startAPIMSite is newAPIMSite with other api_manager settings (lines of
+// the block after the credentials; reload needs a timeout of 2s).
+func startAPIMSite(t *testing.T, down bool, settings string) *apimSite {
 	k := testkit.Keys()
-	s := &apimSite{g: newGateway(t), apim: apimfake.New(apimUser, apimPass, "carbon.super", apimData()), upstream: testkit.NewUpstream(t)}
+	s := &apimSite{g: newGateway(t), upstream: testkit.NewUpstream(t)}
+	s.apim, s.apimSrv = newAPIManager(t)
 	if down {
 		s.apim.SetStatus(http.StatusServiceUnavailable)
 	}
-	s.apimSrv = httptest.NewServer(s.apim)
-	t.Cleanup(s.apimSrv.Close)
 	jwks := testkit.NewJWKSServer(t, testkit.JWK{KID: "rsa", Key: k.RSA})
 	t.Setenv("APIM_PASSWORD", apimPass)
 	apiManager := fmt.Sprintf(`api_manager {
@@ -64,9 +78,8 @@ func newAPIMSite(t *testing.T, down bool) *apimSite {
 				username %s
 				password {env.APIM_PASSWORD}
 				key_manager "Resident Key Manager"
-				refresh 1s
-				timeout 2s
-			}`, s.apimSrv.URL, apimUser)
+%s
+			}`, s.apimSrv.URL, apimUser, indent(indent(indent(indent(settings)))))
 	s.site = fmt.Sprintf(`
 	handle /blocked/* {
 		backend_jwt {

@@ -1,15 +1,18 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -17,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/revocation"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
 )
 
 func init() {
@@ -94,13 +98,13 @@ func (a *AdminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
 		Signature *string `json:"signature"`
 		Exp       *int64  `json:"exp"`
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		return badRequest(fmt.Errorf("want {\"jti\":\"…\",\"exp\":<seconds>} or {\"signature\":\"…\",\"exp\":<seconds>}: %w", err))
 	}
-	if dec.More() {
-		return badRequest(errors.New("more than one JSON value in the body"))
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest(errors.New("the body holds something after its one JSON object"))
 	}
 	if in.Exp == nil {
 		return badRequest(errors.New("exp is missing: the token's exp, in seconds since the epoch"))
@@ -116,15 +120,15 @@ func (a *AdminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
 			return badRequest(errors.New("signature is empty"))
 		}
 	}
-	if err := e.Check(time.Now()); err != nil {
-		return badRequest(err)
-	}
-	if a.storage == nil {
-		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("no storage configured")}
-	}
 	e, err = revocations.Add(r.Context(), a.storage, e, time.Now())
-	if err != nil {
-		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+	switch {
+	case errors.Is(err, revocation.ErrNotStored):
+		// In force here already; the syncer writes it when storage is back.
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": err.Error(), "local": true})
+	case errors.Is(err, revocation.ErrFull):
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+	case err != nil:
+		return badRequest(err)
 	}
 	return writeJSON(w, http.StatusCreated, listed(e))
 }
@@ -146,7 +150,8 @@ func listed(e revocation.Entry) listedRevocation {
 }
 
 func listRevocations() map[string]any {
-	entries := revocations.Entries()
+	_, skew := revocationSettings()
+	entries := revocations.Entries(time.Now(), skew)
 	out := make([]listedRevocation, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, listed(e))
@@ -236,7 +241,11 @@ func status() map[string]any {
 		if h.API != nil {
 			st.API = h.API.Name + " " + h.API.Version
 		}
-		st.Issuers, st.ValidationCache = h.validator.Status()
+		issuers, cached := h.validator.Status()
+		for i := range issuers {
+			issuers[i].JWKSURL = redactURL(issuers[i].JWKSURL)
+		}
+		st.Issuers, st.ValidationCache = issuers, cached
 		if h.apim != nil {
 			c := countsOf(h.apim.src)
 			st.APIManager = map[string]any{"source": h.apim.src.label, "data": c}
@@ -253,7 +262,18 @@ func status() map[string]any {
 		return true
 	})
 	slices.SortFunc(handlers, func(a, b handlerStatus) int { return strings.Compare(a.API, b.API) })
-	return map[string]any{"handlers": handlers, "revocations": revocations.Len()}
+	return map[string]any{"handlers": handlers, "revocations": revocations.Len(), "revocations_unstored": revocations.Pending()}
+}
+
+// redactURL leaves out of a URL what may hold a secret: userinfo, query
+// and fragment.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
 }
 
 func badRequest(err error) error { return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err} }
@@ -270,16 +290,17 @@ var revocationSyncPool = caddy.NewUsagePool()
 
 const revocationSyncKey = "backend_jwt.revocation_sync"
 
-// revocationSyncer reads the revocations in storage every period.
+// revocationSyncer reads the revocations in storage, and writes those
+// whose storage write failed, every revocation_sync.
 type revocationSyncer struct {
-	mu      sync.Mutex
-	storage certmagic.Storage
-	every   time.Duration
-	skew    time.Duration
+	storage atomic.Pointer[storageRef] // of the newest running config
 	wake    chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
+
+// storageRef holds a certmagic.Storage, which atomic.Pointer cannot.
+type storageRef struct{ certmagic.Storage }
 
 // Destruct stops the syncer when the last handler is cleaned up.
 func (s *revocationSyncer) Destruct() error {
@@ -288,59 +309,80 @@ func (s *revocationSyncer) Destruct() error {
 	return nil
 }
 
-// configure sets the storage and periods of the newest config and syncs now.
-func (s *revocationSyncer) configure(storage certmagic.Storage, every, skew time.Duration) {
-	s.mu.Lock()
-	s.storage, s.every, s.skew = storage, every, skew
-	s.mu.Unlock()
+// use makes the syncer read storage (that of a config that now runs) and
+// sync at once.
+func (s *revocationSyncer) use(storage certmagic.Storage) {
+	if storage == nil {
+		return
+	}
+	if old := s.storage.Swap(&storageRef{storage}); old != nil && old.Storage == storage {
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 }
 
+// revocationSettings are the shortest revocation_sync and the longest
+// clock_skew of the running handlers: an entry is kept until no handler
+// would accept its token any more.
+func revocationSettings() (every, skew time.Duration) {
+	every = DefaultRevocationSync
+	liveHandlers.Range(func(k, _ any) bool {
+		h := k.(*Handler)
+		every, skew = min(every, h.syncEvery), max(skew, h.skew)
+		return true
+	})
+	if skew == 0 {
+		skew = validator.DefaultClockSkew
+	}
+	return every, skew
+}
+
 func (s *revocationSyncer) run(ctx context.Context) {
 	defer close(s.done)
 	for {
-		s.mu.Lock()
-		storage, every, skew := s.storage, s.every, s.skew
-		s.mu.Unlock()
-		if storage != nil {
-			if err := revocations.Sync(ctx, storage, time.Now(), skew); err != nil && ctx.Err() == nil {
+		every, skew := revocationSettings()
+		if ref := s.storage.Load(); ref != nil {
+			if err := revocations.Sync(ctx, ref.Storage, time.Now(), skew); err != nil && ctx.Err() == nil {
 				caddy.Log().Named("http.handlers.backend_jwt.revocations").Warn(
-					"reading the revocations from storage failed; the ones known stay in force", zap.Error(err))
+					"syncing the revocations with storage failed; the ones known stay in force", zap.Error(err))
 			}
 		}
+		t := time.NewTimer(every)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-s.wake:
-		case <-time.After(every):
+			t.Stop()
+		case <-t.C:
 		}
 	}
 }
 
-// provisionRevocations joins the handler to the storage's revocation
-// syncer, starting it when it is the first handler.
-func (h *Handler) provisionRevocations(ctx caddy.Context, skew time.Duration) error {
-	every := time.Duration(h.RevocationSync)
-	if every == 0 {
-		every = DefaultRevocationSync
+// provisionRevocations checks revocation_sync and joins the handler to the
+// process's revocation syncer, making it when it is the first handler. The
+// syncer reads storage only once a config runs (revocationSyncer.use).
+func (h *Handler) provisionRevocations() error {
+	h.syncEvery = time.Duration(h.RevocationSync)
+	if h.syncEvery == 0 {
+		h.syncEvery = DefaultRevocationSync
 	}
-	if every < time.Second {
-		return fmt.Errorf("revocation_sync %v: must be at least 1s", every)
+	if h.syncEvery < time.Second {
+		return fmt.Errorf("revocation_sync %v: must be at least 1s", h.syncEvery)
 	}
 	pooled, _, err := revocationSyncPool.LoadOrNew(revocationSyncKey, func() (caddy.Destructor, error) {
 		sctx, cancel := context.WithCancel(context.Background())
-		s := &revocationSyncer{wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), every: every}
+		s := &revocationSyncer{wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 		go s.run(sctx)
 		return s, nil
 	})
 	if err != nil {
 		return err
 	}
-	h.revocationsHeld = true
-	pooled.(*revocationSyncer).configure(storageOf(ctx), every, skew)
+	h.syncer = pooled.(*revocationSyncer)
 	return nil
 }
 

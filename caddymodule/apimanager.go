@@ -45,6 +45,10 @@ type APIManagerConfig struct {
 	Refresh caddy.Duration `json:"refresh,omitempty"`
 	// Timeout bounds one call, connection to last byte. Default: 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// MaxDataSize caps the answers of one full read together, in bytes
+	// (a targeted read has the same cap): a read past it fails and the
+	// last good data stays in use. Default: 128 MiB.
+	MaxDataSize int64 `json:"max_data_size,omitempty"`
 }
 
 // minAPIManagerRefresh is the shortest refresh accepted.
@@ -61,31 +65,53 @@ var apimSources sync.Map // pool key -> *apimSource
 // apimSource is one pooled reader.
 type apimSource struct {
 	key      string
+	lineage  string // server URL, tenant and key manager: the same data, whatever the credentials
 	label    string // server URL and tenant, for metrics and logs
 	store    *apimdata.Store
+	ctx      context.Context // the reader's lifetime
 	cancel   context.CancelFunc
-	done     chan struct{}
-	lastWarn atomic.Int64 // unix nanoseconds of the last warning
+	runOnce  sync.Once
+	done     chan struct{} // closed when the reader has stopped, or never ran
+	lastWarn atomic.Int64  // unix nanoseconds of the last warning
+}
+
+// start applies the settings of a config that now runs (its client: CA,
+// timeout, max_data_size; its refresh) and starts the reader if it is not
+// reading yet.
+func (s *apimSource) start(client *apimdata.Client, refresh time.Duration) {
+	s.store.Configure(client, refresh)
+	s.runOnce.Do(func() {
+		go func() { defer close(s.done); s.store.Run(s.ctx) }()
+	})
 }
 
 // Destruct stops the reader once the last handler using it is cleaned up.
 func (s *apimSource) Destruct() error {
 	apimSources.Delete(s.key)
 	s.cancel()
+	s.runOnce.Do(func() { close(s.done) }) // it never ran
 	<-s.done
 	return nil
 }
 
-// apimBinding is a handler's use of a source.
+// apimBinding is a handler's use of a source; it never changes.
 type apimBinding struct {
 	src        *apimSource
+	client     *apimdata.Client // made from the handler's config
+	refresh    time.Duration
 	tenant     string
-	retryAfter string // seconds, for the 503 before the first read
+	retryAfter string // seconds, for the 503s of API Manager outages
 }
 
+// start applies the handler's settings to the shared reader and starts it.
+func (b *apimBinding) start() { b.src.start(b.client, b.refresh) }
+
 // provisionAPIManager checks api_manager, and binds the handler to the
-// pooled reader of its source, making it (and starting its first read in
-// the background) when no config has it yet.
+// pooled reader of its source, making it when no config has it yet (seeded
+// with the data of a reader of the same API Manager, tenant and key
+// manager, so a change of credentials has no window without data). The
+// reader starts, and takes this config's settings, only when the config
+// runs (apimBinding.start): a config that fails to load changes nothing.
 func (h *Handler) provisionAPIManager() (*apimBinding, error) {
 	c := h.APIManager
 	if c == nil {
@@ -115,6 +141,9 @@ func (h *Handler) provisionAPIManager() (*apimBinding, error) {
 	if c.Timeout < 0 {
 		return nil, fmt.Errorf("api_manager timeout %v: must be positive", time.Duration(c.Timeout))
 	}
+	if c.MaxDataSize < 0 {
+		return nil, fmt.Errorf("api_manager max_data_size %d: must be positive", c.MaxDataSize)
+	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.CACert != "" {
@@ -124,33 +153,49 @@ func (h *Handler) provisionAPIManager() (*apimBinding, error) {
 		}
 		transport.TLSClientConfig.RootCAs = pool
 	}
-	client, err := apimdata.NewClient(src, apimdata.ClientOptions{Transport: transport, Timeout: time.Duration(c.Timeout)})
+	client, err := apimdata.NewClient(src, apimdata.ClientOptions{
+		Transport: transport, Timeout: time.Duration(c.Timeout), MaxDataSize: c.MaxDataSize,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("api_manager: %w", err)
 	}
-	sum := sha256.Sum256([]byte(src.ServerURL + "\x00" + src.Tenant + "\x00" + src.KeyManager + "\x00" + src.Username + "\x00" + src.Password))
+	lineage := src.ServerURL + "\x00" + src.Tenant + "\x00" + src.KeyManager
+	sum := sha256.Sum256([]byte(lineage + "\x00" + src.Username + "\x00" + src.Password))
 	key := "backend_jwt.api_manager." + hex.EncodeToString(sum[:])
-	pooled, loaded, err := apimPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+	pooled, _, err := apimPool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		ctx, cancel := context.WithCancel(context.Background())
-		s := &apimSource{key: key, label: src.ServerURL + " " + src.Tenant, cancel: cancel, done: make(chan struct{})}
-		s.store = apimdata.NewStore(client, apimdata.StoreOptions{Refresh: refresh, OnRead: s.observe})
+		s := &apimSource{key: key, lineage: lineage, label: src.ServerURL + " " + src.Tenant,
+			ctx: ctx, cancel: cancel, done: make(chan struct{})}
+		s.store = apimdata.NewStore(client, apimdata.StoreOptions{
+			Refresh: refresh, OnRead: s.observe, Seed: lastGoodData(lineage),
+		})
 		apimSources.Store(key, s)
-		go func() { defer close(s.done); s.store.Run(ctx) }()
 		return s, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	s := pooled.(*apimSource)
-	if loaded {
-		// The newest config's timeout, CA and refresh apply; the data stays.
-		s.store.Configure(client, refresh)
-	}
 	return &apimBinding{
 		src:        s,
+		client:     client,
+		refresh:    refresh,
 		tenant:     src.Tenant,
 		retryAfter: fmt.Sprint(int(math.Ceil(s.store.RetryAfter().Seconds()))),
 	}, nil
+}
+
+// lastGoodData is the newest data that a reader of lineage holds, or nil.
+func lastGoodData(lineage string) *apimdata.Snapshot {
+	var newest *apimdata.Snapshot
+	apimSources.Range(func(_, v any) bool {
+		s := v.(*apimSource)
+		if snap := s.store.Snapshot(); s.lineage == lineage && snap != nil && (newest == nil || snap.ReadAt.After(newest.ReadAt)) {
+			newest = snap
+		}
+		return true
+	})
+	return newest
 }
 
 // observe logs a read of the source: a failed one as a warning, at most
@@ -195,17 +240,19 @@ func (h *Handler) checkAPIManager(ctx context.Context, tok *validator.Token) (ap
 	if _, listed := tok.Claims["subscribedAPIs"]; listed {
 		return apimdata.Result{}, nil, nil // an API Manager 3.0/3.1 token, checked by the validator
 	}
-	res := apimdata.Result{Outcome: apimdata.NoKeyMapping}
-	if tok.ConsumerKey != "" {
-		var err error
-		if res, err = store.Check(ctx, tok.ConsumerKey, h.apiName, h.apiVersion); err != nil {
-			if c := h.warnings.Check(zapcore.WarnLevel, "API Manager read of an unknown consumer key failed"); c != nil {
-				c.Write(zap.String("consumer_key", tok.ConsumerKey), zap.Error(err))
-			}
-		}
-	}
 	if !tok.Issuer.ValidateSubscription || h.API == nil {
-		return res, nil, nil
+		// Only the application claims: no read on behalf of a token
+		// whose issuer does not ask for the check.
+		return snap.Check(tok.ConsumerKey, h.apiName, h.apiVersion), nil, nil
+	}
+	// A consumer key that API Manager's data does not hold yet is read on
+	// its own; a failed read is an outage, not the caller's fault.
+	res, err := store.Check(ctx, tok.ConsumerKey, h.apiName, h.apiVersion)
+	if err != nil {
+		if c := h.warnings.Check(zapcore.WarnLevel, "API Manager read of an unknown consumer key failed"); c != nil {
+			c.Write(zap.String("consumer_key", tok.ConsumerKey), zap.Error(err))
+		}
+		return res, faultAPIMUnavailable, err
 	}
 	switch res.Outcome {
 	case apimdata.Pass:

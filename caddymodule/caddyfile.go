@@ -82,6 +82,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			key_manager <name>              # default: all
 //			refresh <duration>              # default: 30s, at least 1s
 //			timeout <duration>              # default: 10s
+//			max_data_size <size>            # default: 128MiB
 //		}
 //		revocation_sync <duration>        # default: 10s, at least 1s
 //		jwks_path <path>
@@ -110,12 +111,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "jwks_timeout":
 			err = parseDuration(d, &h.JWKSTimeout)
 		case "max_token_size":
-			var arg string
-			if arg, err = singleArg(d); err == nil {
-				size, perr := humanize.ParseBytes(arg)
-				if perr != nil || size == 0 || size > 1<<30 {
-					return d.Errf("max_token_size %q: want a size such as 64KiB", arg)
-				}
+			var size int64
+			if size, err = parseSize(d, 1<<30, "64KiB"); err == nil {
 				h.MaxTokenSize = int(size)
 			}
 		case "validation_cache":
@@ -491,6 +488,8 @@ func (h *Handler) unmarshalAPIManager(d *caddyfile.Dispenser) error {
 			if err = parseDuration(d, &c.Timeout); err == nil && c.Timeout == 0 {
 				return d.Err("timeout: must be more than 0")
 			}
+		case "max_data_size":
+			c.MaxDataSize, err = parseSize(d, 1<<40, "128MiB")
 		default:
 			return d.Errf("unknown api_manager sub-directive %q", d.Val())
 		}
@@ -551,6 +550,21 @@ func flag(d *caddyfile.Dispenser, b *bool) error {
 	}
 	*b = true
 	return nil
+}
+
+// parseSize reads the one argument of the current line as a size in
+// bytes from 1 to most; example shows the syntax in the error.
+func parseSize(d *caddyfile.Dispenser, most uint64, example string) (int64, error) {
+	name := d.Val()
+	arg, err := singleArg(d)
+	if err != nil {
+		return 0, err
+	}
+	size, err := humanize.ParseBytes(arg)
+	if err != nil || size == 0 || size > most {
+		return 0, d.Errf("%s %q: want a size such as %s", name, arg, example)
+	}
+	return int64(size), nil
 }
 
 func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
 )
@@ -129,8 +130,9 @@ type generation struct {
 	scope     string        // of retired keys: jwks_path and issuer
 	lifetime  time.Duration // the longest a token lives
 
-	config   jwtgen.Config // of the generator, but for the key
-	rotation *keyRotation  // nil without key_rotation
+	config   jwtgen.Config     // of the generator, but for the key
+	rotation *keyRotation      // nil without key_rotation
+	managed  certmagic.Storage // holds the managed key; nil with signing_key, none or key_rotation
 }
 
 // signingState is the key that signs and the keys jwks_path publishes.
@@ -194,7 +196,7 @@ func (h *Handler) provisionGeneration(ctx caddy.Context, skew time.Duration) (*g
 	rotate := time.Duration(gc.KeyRotation)
 	switch {
 	case rotate == 0:
-		if cfg.Key, err = signingKey(ctx, alg, gc.SigningKey); err != nil {
+		if cfg.Key, err = signingKey(alg, gc.SigningKey); err != nil {
 			return nil, fmt.Errorf("generate: %w", err)
 		}
 	case rotate < minKeyRotation:
@@ -240,17 +242,18 @@ func (h *Handler) provisionGeneration(ctx caddy.Context, skew time.Duration) (*g
 	g.scope = h.JWKSPath + "\x00" + cfg.Issuer
 	g.config = cfg
 	maxAge := jwksMaxAge
-	if rotate == 0 {
-		err = g.useKeys([]ringKeyState{{key: cfg.Key}}, time.Time{})
-	} else {
+	switch {
+	case rotate != 0:
 		// The JWKS must not be cached for longer than a new key is
 		// published before it signs.
 		g.rotation = newKeyRotation(ctx.Storage(), alg, rotate, g.lifetime+skew)
 		maxAge = min(maxAge, g.rotation.lead/2)
-		err = g.syncRotation(ctx, time.Now())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
+	case cfg.Key == nil && alg != jwtgen.None:
+		g.managed = ctx.Storage()
+	default:
+		if err := g.useKeys([]ringKeyState{{key: cfg.Key}}, time.Time{}); err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
+		}
 	}
 	g.jwksMaxAge = fmt.Sprintf("public, max-age=%d", int(maxAge.Seconds()))
 	return g, nil
@@ -361,27 +364,39 @@ func (g *generation) decodePart(part string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(part)
 }
 
-// run starts the generation's background work, bound to ctx.
-func (g *generation) run(ctx context.Context, warn func(error)) {
+// start gets the keys that storage holds (the managed key, made first if
+// need be, or the rotation's ring) and starts the generation's background
+// work, bound to ctx.
+func (g *generation) start(ctx context.Context, warn func(error)) error {
+	switch {
+	case g.rotation != nil:
+		if err := g.syncRotation(ctx, time.Now()); err != nil {
+			return err
+		}
+		go g.rotate(ctx, warn)
+	case g.managed != nil:
+		key, err := managedKey(ctx, g.managed, g.config.Algorithm)
+		if err == nil {
+			err = g.useKeys([]ringKeyState{{key: key}}, time.Time{})
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if g.cache != nil {
 		go g.cache.Run(ctx)
 	}
-	if g.rotation != nil {
-		go g.rotate(ctx, warn)
-	}
+	return nil
 }
 
-// signingKey reads the configured key, or loads (creating it first if
-// need be) the managed key of alg from Caddy's storage. none has no key.
-func signingKey(ctx caddy.Context, alg, file string) (crypto.Signer, error) {
-	if alg == jwtgen.None {
-		if file != "" {
-			return nil, errors.New("algorithm none takes no signing_key")
-		}
-		return nil, nil
+// signingKey reads the configured key file; without one (the managed key,
+// or algorithm none) it returns nil.
+func signingKey(alg, file string) (crypto.Signer, error) {
+	if alg == jwtgen.None && file != "" {
+		return nil, errors.New("algorithm none takes no signing_key")
 	}
 	if file == "" {
-		return managedKey(ctx, alg)
+		return nil, nil
 	}
 	key, err := readSigningKey(file)
 	if err != nil {
@@ -425,8 +440,7 @@ func managedKeyName(alg string) string {
 // managedKey loads the managed key of alg from Caddy's storage, creating it
 // under the storage lock when it does not exist yet, so that every instance
 // sharing the storage ends up with the same key.
-func managedKey(ctx caddy.Context, alg string) (crypto.Signer, error) {
-	storage := ctx.Storage()
+func managedKey(ctx context.Context, storage certmagic.Storage, alg string) (crypto.Signer, error) {
 	name := managedKeyName(alg)
 	load := func() (crypto.Signer, error) {
 		data, err := storage.Load(ctx, name)
@@ -462,8 +476,29 @@ func managedKey(ctx caddy.Context, alg string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the managed key: %w", err)
 	}
+	if err := stillLocked(ctx, storage, lock); err != nil {
+		return nil, err
+	}
 	if err := storage.Store(ctx, name, data); err != nil {
 		return nil, fmt.Errorf("storing the managed key: %w", err)
 	}
 	return key, nil
+}
+
+// lockLease is how long a storage lock is asked to last when its holder
+// checks that it still holds it: enough for the one write that follows.
+const lockLease = 10 * time.Second
+
+// stillLocked checks, where storage can tell (certmagic.LockLeaseRenewer),
+// that the lock taken earlier is still held, so that nothing is written
+// under a lock whose lease ended (another instance may hold it now).
+func stillLocked(ctx context.Context, storage certmagic.Storage, lock string) error {
+	renewer, ok := storage.(certmagic.LockLeaseRenewer)
+	if !ok {
+		return nil
+	}
+	if err := renewer.RenewLockLease(ctx, lock, lockLease); err != nil {
+		return fmt.Errorf("storage lock %s no longer held: %w", lock, err)
+	}
+	return nil
 }

@@ -35,6 +35,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	stripHeader(r.Header, h.header)
 	stripHeader(r.Trailer, h.header)
 
+	// The config runs: its background work has started (see runApp)
+	// unless this request came first.
+	if err := h.start(); err != nil {
+		return h.refuse(w, r, faultUnavailable, err, nil)
+	}
+
 	// 2. The public keys of the backend JWT, for backends to verify it.
 	if h.JWKSPath != "" && r.URL.Path == h.JWKSPath {
 		return h.serveJWKS(w, r)

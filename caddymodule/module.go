@@ -14,11 +14,14 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/net/http/httpguts"
@@ -118,23 +121,27 @@ type Handler struct {
 	// backends can verify the tokens. Needs generate.
 	JWKSPath string `json:"jwks_path,omitempty"`
 
-	validator       *validator.Validator
-	generation      *generation      // nil without generate
-	claims          *claimsRetrieval // nil without claims
-	apim            *apimBinding     // nil without api_manager
-	jwtAPI          *jwtgen.API      // the api claims; nil without api
-	apiName         string
-	apiVersion      string
-	header          string // canonical form of Header
-	caddyError      bool
-	retryAfter      string // seconds, for 503 answers
-	logger          *zap.Logger
-	warnings        *zap.Logger // logger, sampled: one line per message per warnEvery
-	metrics         *handlerMetrics
-	ctx             context.Context // the config's lifetime; background calls use it
-	cancel          context.CancelFunc
-	keySetsHeld     bool // a reference to keySetsPool is held
-	revocationsHeld bool // a reference to revocationSyncPool is held
+	validator   *validator.Validator
+	generation  *generation      // nil without generate
+	claims      *claimsRetrieval // nil without claims
+	apim        *apimBinding     // nil without api_manager
+	jwtAPI      *jwtgen.API      // the api claims; nil without api
+	apiName     string
+	apiVersion  string
+	header      string // canonical form of Header
+	caddyError  bool
+	retryAfter  string        // seconds, for 503 answers
+	skew        time.Duration // clock_skew, or its default
+	syncEvery   time.Duration // revocation_sync, or its default
+	storage     certmagic.Storage
+	logger      *zap.Logger
+	warnings    *zap.Logger // logger, sampled: one line per message per warnEvery
+	metrics     *handlerMetrics
+	ctx         context.Context // the config's lifetime; background calls use it
+	cancel      context.CancelFunc
+	starting    *startState
+	keySetsHeld bool              // a reference to keySetsPool is held
+	syncer      *revocationSyncer // from revocationSyncPool, held until Cleanup
 }
 
 // keySetsPool holds the last good JWKS key sets of the process, shared by
@@ -203,10 +210,13 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision checks the configuration, reads the certificate files and
-// starts the validator's background work, bound to the config's lifetime.
-// It does no blocking network I/O: JWKS are fetched in the background.
+// Provision checks the configuration, reads the certificate and key files
+// and builds what requests use. It makes no network call and writes
+// nothing to storage: what needs either (JWKS fetches, API Manager reads,
+// revocation syncs, the managed signing key) starts when the config runs
+// (see runApp), so a config that is only checked stays off the network.
 func (h *Handler) Provision(ctx caddy.Context) error {
+	h.starting = new(startState)
 	h.logger = ctx.Logger()
 	h.warnings = h.logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		return zapcore.NewSamplerWithOptions(c, warnEvery, 1, 0)
@@ -231,53 +241,84 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	// The skew the validator applies: revocations and cached backend JWTs
+	// must use the same one, or a token is accepted again within it.
+	h.skew = cfg.ClockSkew
+	if h.skew == 0 {
+		h.skew = validator.DefaultClockSkew
+	}
 	h.retryAfter = fmt.Sprint(int(math.Ceil(cfg.JWKSMinRefresh.Seconds())))
 	if h.JWKSPath != "" && (h.Generate == nil || !strings.HasPrefix(h.JWKSPath, "/")) {
 		return fmt.Errorf("jwks_path %q: needs a generate block and a path starting with /", h.JWKSPath)
 	}
+	h.storage = storageOf(ctx)
 	if h.Generate != nil {
-		skew := cfg.ClockSkew
-		if skew == 0 {
-			skew = validator.DefaultClockSkew
-		}
-		if h.generation, err = h.provisionGeneration(ctx, skew); err != nil {
+		if h.generation, err = h.provisionGeneration(ctx, h.skew); err != nil {
 			return err
 		}
 	}
 	if h.claims, err = h.provisionClaims(ctx); err != nil {
 		return err
 	}
+	if err := h.provisionRevocations(); err != nil {
+		return err
+	}
 	if h.apim, err = h.provisionAPIManager(); err != nil {
 		return err
 	}
 	cfg.ExternalSubscriptions = h.apim != nil
-	vctx, cancel := context.WithCancel(ctx)
-	h.cancel = cancel
+	h.ctx, h.cancel = context.WithCancel(ctx)
 	pooled, _, err := keySetsPool.LoadOrNew(keySetsPoolKey, func() (caddy.Destructor, error) {
 		return keySetsHolder{validator.NewKeySets()}, nil
 	})
 	if err != nil {
-		cancel()
 		return err
 	}
 	h.keySetsHeld = true
 	cfg.KeySets = pooled.(keySetsHolder).KeySets
-	if h.validator, err = validator.New(vctx, cfg); err != nil {
-		cancel()
+	if h.validator, err = validator.New(h.ctx, cfg); err != nil {
 		return err
 	}
-	h.ctx = vctx
-	if err := h.provisionRevocations(ctx, cfg.ClockSkew); err != nil {
-		cancel()
-		return err
-	}
+	return whenRunning(ctx, h.start)
+}
+
+// startState is whether, and how, a handler's background work started.
+type startState struct {
+	once    sync.Once
+	err     error
+	started atomic.Bool // run ran, and succeeded
+}
+
+// start starts the handler's background work, once: when its config runs,
+// or at its first request should that come first.
+func (h *Handler) start() error {
+	st := h.starting
+	st.once.Do(func() {
+		if st.err = h.run(); st.err == nil {
+			st.started.Store(true)
+		}
+	})
+	return st.err
+}
+
+// run gets the managed signing key and starts the JWKS fetches, the
+// caches' janitors, the API Manager reader and the revocation syncs, all
+// bound to the config's lifetime, and lists the handler for the admin API.
+func (h *Handler) run() error {
 	if h.generation != nil {
-		h.generation.run(vctx, h.warnRotation)
+		if err := h.generation.start(h.ctx, h.warnRotation); err != nil {
+			return fmt.Errorf("generate: %w", err)
+		}
 	}
+	h.validator.Start()
 	if h.claims != nil {
-		go h.claims.cache.Run(vctx)
+		go h.claims.cache.Run(h.ctx)
+	}
+	if h.apim != nil {
+		h.apim.start()
 	}
 	liveHandlers.Store(h, struct{}{})
+	h.syncer.use(h.storage)
 	return nil
 }
 
@@ -453,26 +494,26 @@ func (h *Handler) logFetch(r validator.FetchResult) {
 	}
 }
 
-// Cleanup stops the background work that Provision started.
+// Cleanup stops the background work that Provision and start began and
+// releases the shared state. It clears no field: Caddy stops a config's
+// servers without waiting for their requests, and a request keeps the
+// state it started with until it ends.
 func (h *Handler) Cleanup() error {
 	liveHandlers.Delete(h)
 	if h.cancel != nil {
 		h.cancel()
 	}
-	if h.revocationsHeld {
+	if h.syncer != nil {
 		_, _ = revocationSyncPool.Delete(revocationSyncKey)
-		h.revocationsHeld = false
 	}
 	if h.keySetsHeld {
 		_, _ = keySetsPool.Delete(keySetsPoolKey)
-		h.keySetsHeld = false
 	}
-	if h.generation != nil {
+	if h.generation != nil && h.starting.started.Load() {
 		h.generation.retire()
 	}
 	if h.apim != nil {
 		_, _ = apimPool.Delete(h.apim.src.key)
-		h.apim = nil
 	}
 	return nil
 }

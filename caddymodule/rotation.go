@@ -163,6 +163,9 @@ func (r *keyRotation) update(ctx context.Context, now time.Time) ([]ringKey, err
 	if err != nil {
 		return nil, fmt.Errorf("encoding the key ring: %w", err)
 	}
+	if err := stillLocked(ctx, r.storage, lock); err != nil {
+		return nil, err
+	}
 	if err := r.storage.Store(ctx, ringName(r.alg), doc); err != nil {
 		return nil, fmt.Errorf("storing the key ring: %w", err)
 	}

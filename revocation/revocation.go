@@ -4,24 +4,23 @@
 // every instance sharing the storage reads with Sync. An entry names a
 // token by its jti or by its signature (the compact JWS's third part) and
 // is kept until the token's exp plus the clock skew.
+//
+// Stored entries are immutable: an entry's key (Entry.Key) names the token
+// and the exp, so posting a token again with another exp makes another key,
+// which every instance reads at its next Sync, and the token stays revoked
+// while any of its entries is in force. An instance deletes a key only
+// after reading it back and finding its exp plus the skew passed, so it
+// never removes a newer entry.
 package revocation
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"maps"
-	"slices"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/caddyserver/certmagic"
 )
 
 // Prefix is the storage folder of the entries, one key per entry.
@@ -33,9 +32,18 @@ const MaxAhead = 366 * 24 * time.Hour
 // maxValue bounds a jti or a signature, in bytes.
 const maxValue = 4096
 
+// The kinds of token names, the first part of a storage key's name. A new
+// identifying member (a token's SHA-256, a consumer key) is a new kind.
+const (
+	kindJTI       = "jti"
+	kindSignature = "sig"
+)
+
 // Entry is one revoked token: exactly one of JTI and Signature is set.
 type Entry struct {
-	JTI       string `json:"jti,omitempty"`
+	// JTI is the token's jti claim.
+	JTI string `json:"jti,omitempty"`
+	// Signature is the token's third part (base64url, no padding).
 	Signature string `json:"signature,omitempty"`
 	// Exp is the token's exp, in seconds since the epoch: the entry is kept
 	// until then plus the clock skew.
@@ -69,157 +77,67 @@ func isBase64URL(r rune) bool {
 	return 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_'
 }
 
-// Key is the storage key of e.
+// named tells how e names its token: the kind and the value. It is false
+// for an entry that names no token or two.
+func (e Entry) named() (kind, value string, ok bool) {
+	switch {
+	case e.JTI != "" && e.Signature == "":
+		return kindJTI, e.JTI, true
+	case e.Signature != "" && e.JTI == "":
+		return kindSignature, e.Signature, true
+	}
+	return "", "", false
+}
+
+// tokenID tells a token apart from others of any kind.
+type tokenID struct{ kind, value string }
+
+// token is the token e revokes: the entries of one token differ only in
+// their exp (and when they were added).
+func (e Entry) token() tokenID {
+	kind, value, _ := e.named()
+	return tokenID{kind, value}
+}
+
+// Key is the storage key of e: Prefix, then the kind ("jti" or "sig"), the
+// first 16 bytes of the value's SHA-256 in hex and the exp, as in
+// backend_jwt/revocations/jti-<32 hex digits>-<exp>.json. The exp makes a
+// key immutable: posting the token again with another exp is another key.
 func (e Entry) Key() string {
-	kind, value := "jti", e.JTI
-	if e.Signature != "" {
-		kind, value = "sig", e.Signature
-	}
+	kind, value, _ := e.named()
 	sum := sha256.Sum256([]byte(value))
-	return Prefix + "/" + kind + "-" + hex.EncodeToString(sum[:16]) + ".json"
+	return Prefix + "/" + kind + "-" + hex.EncodeToString(sum[:16]) + "-" + strconv.FormatInt(e.Exp, 10) + ".json"
 }
 
-// set is one immutable state of a List.
-type set struct {
-	byKey map[string]Entry
-	jti   map[string]struct{}
-	sig   map[string]struct{}
+// parseKey tells whether key has the form Key makes, and the exp it
+// names. Sync passes over the keys of another form (a storage's temporary
+// files, kinds of a later version); the exp only tells which keys may have
+// expired, as what is deleted is read back first.
+func parseKey(key string) (exp int64, ok bool) {
+	name, ok := strings.CutPrefix(key, Prefix+"/")
+	if !ok {
+		return 0, false
+	}
+	if name, ok = strings.CutSuffix(name, ".json"); !ok {
+		return 0, false
+	}
+	kind, rest, ok := strings.Cut(name, "-")
+	if !ok || kind != kindJTI && kind != kindSignature {
+		return 0, false
+	}
+	hash, digits, ok := strings.Cut(rest, "-")
+	if !ok || len(hash) != 32 || strings.ContainsFunc(hash, func(r rune) bool { return !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') }) {
+		return 0, false
+	}
+	if digits == "" || strings.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
+		return 0, false
+	}
+	exp, err := strconv.ParseInt(digits, 10, 64)
+	return exp, err == nil
 }
 
-func newSet(byKey map[string]Entry) *set {
-	s := &set{byKey: byKey, jti: map[string]struct{}{}, sig: map[string]struct{}{}}
-	for _, e := range byKey {
-		if e.JTI != "" {
-			s.jti[e.JTI] = struct{}{}
-		} else {
-			s.sig[e.Signature] = struct{}{}
-		}
-	}
-	return s
-}
-
-// List is the revoked tokens in force. It is safe for concurrent use.
-type List struct {
-	cur atomic.Pointer[set]
-	mu  sync.Mutex // serialises changes
-}
-
-// NewList returns an empty List.
-func NewList() *List {
-	l := &List{}
-	l.cur.Store(newSet(map[string]Entry{}))
-	return l
-}
-
-// Revoked tells whether a token with this jti or this signature is revoked.
-// It does not allocate.
-func (l *List) Revoked(jti, signature string) bool {
-	s := l.cur.Load()
-	if len(s.byKey) == 0 {
-		return false
-	}
-	if _, ok := s.jti[jti]; ok && jti != "" {
-		return true
-	}
-	_, ok := s.sig[signature]
-	return ok && signature != ""
-}
-
-// Entries returns the entries in force, in no order.
-func (l *List) Entries() []Entry {
-	return slices.Collect(maps.Values(l.cur.Load().byKey))
-}
-
-// Len is the number of entries in force.
-func (l *List) Len() int { return len(l.cur.Load().byKey) }
-
-// Put adds entries to the list in memory only, as Sync does with entries
-// it reads; Add also stores them.
-func (l *List) Put(entries ...Entry) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	byKey := maps.Clone(l.cur.Load().byKey)
-	for _, e := range entries {
-		byKey[e.Key()] = e
-	}
-	l.cur.Store(newSet(byKey))
-}
-
-// Add checks e, stores it in storage and puts it in the list: the token is
-// refused here from now on, and by every instance sharing the storage
-// after its next Sync. e.Added is set to now.
-func (l *List) Add(ctx context.Context, storage certmagic.Storage, e Entry, now time.Time) (Entry, error) {
-	if err := e.Check(now); err != nil {
-		return e, err
-	}
-	e.Added = now.Unix()
-	data, err := json.Marshal(e)
-	if err != nil {
-		return e, err
-	}
-	if err := storage.Store(ctx, e.Key(), data); err != nil {
-		return e, fmt.Errorf("storing the revocation: %w", err)
-	}
-	l.Put(e)
-	return e, nil
-}
-
-// Sync makes the list what storage holds: it reads the entries it does not
-// have yet, drops those no longer stored, and deletes from storage (and
-// drops) those whose exp plus skew has passed. On an error the list keeps
-// what it had.
-func (l *List) Sync(ctx context.Context, storage certmagic.Storage, now time.Time, skew time.Duration) error {
-	keys, err := storage.List(ctx, Prefix, false)
-	if errors.Is(err, fs.ErrNotExist) {
-		keys, err = nil, nil
-	}
-	if err != nil {
-		return fmt.Errorf("listing revocations: %w", err)
-	}
-	known := l.cur.Load().byKey
-	byKey := make(map[string]Entry, len(keys))
-	var errs []error
-	for _, key := range keys {
-		e, ok := known[key]
-		if !ok {
-			data, err := storage.Load(ctx, key)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // deleted since the listing
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("loading %s: %w", key, err))
-				continue
-			}
-			if err := json.Unmarshal(data, &e); err != nil || e.Key() != key {
-				errs = append(errs, fmt.Errorf("revocation %s is not valid JSON of its entry", key))
-				continue
-			}
-		}
-		if time.Unix(e.Exp, 0).Add(skew).Before(now) {
-			if err := storage.Delete(ctx, key); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("deleting expired %s: %w", key, err))
-			}
-			continue
-		}
-		byKey[key] = e
-	}
-	if len(errs) > 0 {
-		// Keep what was known and add what was read: a storage hiccup
-		// never un-revokes a token.
-		for k, e := range known {
-			if _, ok := byKey[k]; !ok && !time.Unix(e.Exp, 0).Add(skew).Before(now) {
-				byKey[k] = e
-			}
-		}
-	}
-	l.mu.Lock()
-	// Entries added here while the storage was read stay.
-	for k, e := range l.cur.Load().byKey {
-		if _, wasKnown := known[k]; !wasKnown {
-			byKey[k] = e
-		}
-	}
-	l.cur.Store(newSet(byKey))
-	l.mu.Unlock()
-	return errors.Join(errs...)
+// expired tells whether an entry with this exp is no longer in force at
+// now: it is held through exp plus skew and dropped after.
+func expired(exp int64, now time.Time, skew time.Duration) bool {
+	return time.Unix(exp, 0).Add(max(skew, 0)).Before(now)
 }

@@ -3,6 +3,7 @@ package revocation_test
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 )
 
 var now = time.Unix(1_800_000_000, 0)
+
+// skew is the clock skew the tests sync with.
+const skew = 5 * time.Second
 
 func TestCheck(t *testing.T) {
 	exp := now.Add(time.Hour).Unix()
@@ -41,6 +45,31 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+func TestKey(t *testing.T) {
+	exp := now.Add(time.Hour).Unix()
+	form := regexp.MustCompile(`^backend_jwt/revocations/(jti|sig)-[0-9a-f]{32}-[0-9]+\.json$`)
+	for _, tc := range []struct {
+		name         string
+		a, b         revocation.Entry
+		wantSameKeys bool
+	}{
+		{"same jti and exp, added at other times", revocation.Entry{JTI: "j", Exp: exp}, revocation.Entry{JTI: "j", Exp: exp, Added: 5}, true},
+		{"same jti, other exp", revocation.Entry{JTI: "j", Exp: exp}, revocation.Entry{JTI: "j", Exp: exp + 1}, false},
+		{"jti and signature of one value", revocation.Entry{JTI: "abc", Exp: exp}, revocation.Entry{Signature: "abc", Exp: exp}, false},
+		{"other jti", revocation.Entry{JTI: "j1", Exp: exp}, revocation.Entry{JTI: "j2", Exp: exp}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ka, kb := tc.a.Key(), tc.b.Key()
+			if !form.MatchString(ka) || !form.MatchString(kb) {
+				t.Fatalf("keys %q, %q are not of the form %s", ka, kb, form)
+			}
+			if (ka == kb) != tc.wantSameKeys {
+				t.Fatalf("keys %q, %q: same %v, want %v", ka, kb, ka == kb, tc.wantSameKeys)
+			}
+		})
+	}
+}
+
 func TestAddSyncExpire(t *testing.T) {
 	ctx := context.Background()
 	storage := &certmagic.FileStorage{Path: t.TempDir()}
@@ -60,27 +89,27 @@ func TestAddSyncExpire(t *testing.T) {
 	if b.Revoked("j1", "") {
 		t.Fatal("list B knows j1 before syncing")
 	}
-	if err := b.Sync(ctx, storage, now, 5*time.Second); err != nil {
+	if err := b.Sync(ctx, storage, now, skew); err != nil {
 		t.Fatal(err)
 	}
 	if !b.Revoked("j1", "x") || !b.Revoked("y", "sig2") || b.Len() != 2 {
-		t.Fatalf("list B after Sync: %v", b.Entries())
+		t.Fatalf("list B after Sync: %v", b.Entries(now, skew))
 	}
 	// j1 expires at now+1m: kept within the skew, removed after it, from storage too.
 	later := now.Add(time.Minute + 4*time.Second)
-	if err := b.Sync(ctx, storage, later, 5*time.Second); err != nil || !b.Revoked("j1", "") {
+	if err := b.Sync(ctx, storage, later, skew); err != nil || !b.Revoked("j1", "") {
 		t.Fatalf("within the skew: %v, revoked %v", err, b.Revoked("j1", ""))
 	}
 	later = now.Add(time.Minute + 6*time.Second)
-	if err := b.Sync(ctx, storage, later, 5*time.Second); err != nil || b.Revoked("j1", "") {
+	if err := b.Sync(ctx, storage, later, skew); err != nil || b.Revoked("j1", "") {
 		t.Fatalf("after exp+skew: %v, revoked %v", err, b.Revoked("j1", ""))
 	}
 	keys, _ := storage.List(ctx, revocation.Prefix, false)
 	if len(keys) != 1 {
 		t.Fatalf("storage holds %v, want only the signature's entry", keys)
 	}
-	if err := a.Sync(ctx, storage, later, 5*time.Second); err != nil || a.Revoked("j1", "") || !a.Revoked("", "sig2") {
-		t.Fatalf("list A after Sync: %v %v", err, a.Entries())
+	if err := a.Sync(ctx, storage, later, skew); err != nil || a.Revoked("j1", "") || !a.Revoked("", "sig2") {
+		t.Fatalf("list A after Sync: %v %v", err, a.Entries(later, skew))
 	}
 }
 
@@ -88,6 +117,77 @@ func TestSyncOfEmptyStorage(t *testing.T) {
 	l := revocation.NewList()
 	if err := l.Sync(context.Background(), &certmagic.FileStorage{Path: t.TempDir()}, now, time.Second); err != nil || l.Len() != 0 {
 		t.Fatalf("Sync of a storage without revocations: %v, %d entries", err, l.Len())
+	}
+}
+
+// TestHeldThroughSkew: an entry is in force through its exp plus the skew,
+// in Revoked and in Entries, and is dropped, here and in storage, after.
+func TestHeldThroughSkew(t *testing.T) {
+	exp := now.Add(time.Minute)
+	for _, tc := range []struct {
+		name     string
+		at       time.Time
+		wantHeld bool
+	}{
+		{"before exp", exp.Add(-time.Second), true},
+		{"at exp", exp, true},
+		{"within the skew", exp.Add(skew - time.Second), true},
+		{"at exp plus skew", exp.Add(skew), true},
+		{"after exp plus skew", exp.Add(skew + time.Second), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			storage := &certmagic.FileStorage{Path: t.TempDir()}
+			l := revocation.NewList()
+			if _, err := l.Add(ctx, storage, revocation.Entry{JTI: "j", Exp: exp.Unix()}, now); err != nil {
+				t.Fatal(err)
+			}
+			if listed := len(l.Entries(tc.at, skew)) == 1; listed != tc.wantHeld {
+				t.Fatalf("before syncing, Entries lists it: %v, want %v", listed, tc.wantHeld)
+			}
+			if err := l.Sync(ctx, storage, tc.at, skew); err != nil {
+				t.Fatal(err)
+			}
+			keys, _ := storage.List(ctx, revocation.Prefix, false)
+			listed, stored := len(l.Entries(tc.at, skew)) == 1, len(keys) == 1
+			if l.Revoked("j", "") != tc.wantHeld || listed != tc.wantHeld || stored != tc.wantHeld {
+				t.Fatalf("after syncing: revoked %v, entries %v, stored %v; want held %v",
+					l.Revoked("j", ""), l.Entries(tc.at, skew), keys, tc.wantHeld)
+			}
+		})
+	}
+}
+
+// TestEntriesLatestPerToken: Entries gives each token once, with its
+// latest exp, and only the entries in force.
+func TestEntriesLatestPerToken(t *testing.T) {
+	l := revocation.NewList()
+	l.Put(
+		revocation.Entry{JTI: "j", Exp: now.Add(time.Minute).Unix()},
+		revocation.Entry{JTI: "j", Exp: now.Add(time.Hour).Unix()},
+		revocation.Entry{Signature: "s", Exp: now.Add(time.Minute).Unix()},
+	)
+	if l.Len() != 2 {
+		t.Fatalf("Len %d, want 2 tokens", l.Len())
+	}
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		want map[string]int64 // jti or signature -> exp
+	}{
+		{"both in force", now, map[string]int64{"j": now.Add(time.Hour).Unix(), "s": now.Add(time.Minute).Unix()}},
+		{"the minute passed", now.Add(2 * time.Minute), map[string]int64{"j": now.Add(time.Hour).Unix()}},
+		{"the hour passed", now.Add(2 * time.Hour), map[string]int64{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]int64{}
+			for _, e := range l.Entries(tc.at, skew) {
+				got[e.JTI+e.Signature] = e.Exp
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("Entries %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

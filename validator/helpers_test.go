@@ -33,6 +33,7 @@ func newValidator(t testing.TB, cfg Config) *Validator {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v.Start()
 	return v
 }
 

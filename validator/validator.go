@@ -117,14 +117,15 @@ type Validator struct {
 	maxTokenSize int
 	cache        *ttlcache.Cache[*Token] // nil when off
 	ctx          context.Context
-	external     bool // Config.ExternalSubscriptions
+	external     bool         // Config.ExternalSubscriptions
+	client       *http.Client // fetches the JWKS
 }
 
-// New builds a Validator and starts, bound to ctx, one goroutine per JWKS
-// issuer that fetches its set at once and refreshes it in the background,
-// plus the cache janitor. Nothing blocks on the network: a JWKS endpoint
-// that is down leaves that issuer answering ErrKeysUnavailable until a
-// fetch succeeds. Cancel ctx to stop them all.
+// New builds a Validator bound to ctx: a token with an unknown kid may
+// make it fetch its issuer's JWKS, on ctx. It starts nothing in the
+// background and makes no network call: Start does, so a config that is
+// only checked (caddy validate) stays off the network. A JWKS issuer
+// answers ErrKeysUnavailable until a fetch succeeds.
 func New(ctx context.Context, cfg Config) (*Validator, error) {
 	if len(cfg.Issuers) == 0 {
 		return nil, errors.New("no trusted issuer configured")
@@ -137,8 +138,8 @@ func New(ctx context.Context, cfg Config) (*Validator, error) {
 		maxTokenSize: cfg.MaxTokenSize,
 		ctx:          ctx,
 		external:     cfg.ExternalSubscriptions,
+		client:       cfg.HTTPClient,
 	}
-	var sources []*jwksSource
 	for i, ic := range cfg.Issuers {
 		iss, err := newIssuer(ic, cfg)
 		if err != nil {
@@ -148,24 +149,34 @@ func New(ctx context.Context, cfg Config) (*Validator, error) {
 			return nil, fmt.Errorf("issuer %q configured twice", ic.Issuer)
 		}
 		v.issuers[ic.Issuer] = iss
-		if iss.jwks != nil {
-			sources = append(sources, iss.jwks)
-		}
 	}
 	if cfg.CacheSize > 0 {
 		v.cache = ttlcache.New[*Token](cfg.CacheSize, validationCacheEviction)
-		go v.cache.Run(ctx, time.Minute)
-	}
-	for _, s := range sources {
-		go s.run(ctx)
-	}
-	if len(sources) > 0 {
-		go func() {
-			<-ctx.Done()
-			cfg.HTTPClient.CloseIdleConnections()
-		}()
 	}
 	return v, nil
+}
+
+// Start starts, bound to the ctx given to New, one goroutine per JWKS
+// issuer that fetches its set at once and refreshes it in the background,
+// plus the cache janitor. Cancel that ctx to stop them all. Call it once.
+func (v *Validator) Start() {
+	ctx := v.ctx
+	if v.cache != nil {
+		go v.cache.Run(ctx, time.Minute)
+	}
+	jwks := false
+	for _, iss := range v.issuers {
+		if iss.jwks != nil {
+			jwks = true
+			go iss.jwks.run(ctx)
+		}
+	}
+	if jwks {
+		go func() {
+			<-ctx.Done()
+			v.client.CloseIdleConnections()
+		}()
+	}
 }
 
 func withDefaults(cfg Config) Config {

@@ -301,9 +301,11 @@ func TestGoroutinesEndOnCancel(t *testing.T) {
 	base := runtime.NumGoroutine()
 	for i := 0; i < 20; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
-		if _, err := New(ctx, Config{Issuers: []IssuerConfig{{Issuer: testIssuer, JWKSURL: jwks.URL}}, CacheSize: 10}); err != nil {
+		v, err := New(ctx, Config{Issuers: []IssuerConfig{{Issuer: testIssuer, JWKSURL: jwks.URL}}, CacheSize: 10})
+		if err != nil {
 			t.Fatal(err)
 		}
+		v.Start()
 		cancel()
 	}
 	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base+2 })

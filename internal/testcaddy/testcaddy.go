@@ -23,6 +23,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/caddy-backend-jwt/caddy-backend-jwt/caddymodule"
@@ -42,6 +43,11 @@ func Main(m *testing.M) {
 		runChild(file)
 		return
 	}
+	if os.Getenv(commandEnv) != "" {
+		os.Args[0] = "caddy"
+		caddycmd.Main()
+		return
+	}
 	// Keep Caddy's instance files out of the user's home.
 	dir, err := os.MkdirTemp("", "backend-jwt-test-")
 	if err != nil {
@@ -53,6 +59,31 @@ func Main(m *testing.M) {
 	_ = caddy.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// commandEnv names the variable that makes the test binary run as the
+// caddy command, with its own arguments: see Command.
+const commandEnv = "BACKEND_JWT_CADDY_COMMAND"
+
+// Command runs the caddy command line (this test binary as the caddy
+// command, with the standard modules and backend_jwt) with args and the
+// extra environment variables env ("NAME=value"), and returns what it
+// printed and its exit code.
+func Command(t testing.TB, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), commandEnv+"=1"), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("running caddy %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errOut.String(), code
 }
 
 // runChild runs Caddy with the config in file until stdin closes.
@@ -89,6 +120,7 @@ func (g *Gateway) StartChild(site string) {
 	if err := cmd.Start(); err != nil {
 		g.t.Fatal(err)
 	}
+	g.ChildPID = cmd.Process.Pid
 	g.t.Cleanup(func() {
 		stdin.Close()
 		_ = cmd.Wait()
@@ -118,6 +150,8 @@ type Gateway struct {
 	StorageModule string
 	// LogPath is where Caddy's DEBUG log goes.
 	LogPath string
+	// ChildPID is the process of the Caddy that StartChild started.
+	ChildPID int
 	// Client sends the test's requests, a fresh connection each (a reload
 	// closes idle ones).
 	Client *http.Client
