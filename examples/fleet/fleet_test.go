@@ -1,8 +1,19 @@
 // The fleet tests: two Caddy processes sharing one Redis storage (this
 // module's fleet_redis) sign with one managed key, publish one JWKS, see
 // one rotation, refuse the same revoked tokens, and survive the death of
-// an instance that holds the storage lock. They start redis-server on a
-// free 127.0.0.1 port; without it they are skipped, except under CI=true,
+// an instance that holds the storage lock.
+//
+// Beside them, the storage's own tests: its keys and folders (storage_test.go:
+// Store, Load, List, Stat, Exists and Delete, a Delete racing a Store, and
+// no keyspace scan), its lock leases (lock_test.go: a lease lost to a
+// Redis restart, outage or pause, or to the lock key expiring, is reported
+// by RenewLockLease and Unlock, and the next holder's lock is kept) and
+// its lifecycle (lifecycle_test.go: config reloads keep Redis's connection
+// count, Caddy's stop closes them, a JSON lock_ttl is checked).
+//
+// They start redis-server on a free 127.0.0.1 port, empty and without
+// persistence, and stop it when the test ends (some restart, stop or pause
+// it midway); without redis-server they are skipped, except under CI=true,
 // where that is a failure.
 package fleet_test
 
@@ -10,18 +21,17 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
-	"github.com/redis/go-redis/v9"
 
 	_ "github.com/caddy-backend-jwt/caddy-backend-jwt"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/examples/fleet/redisstorage"
@@ -43,9 +53,17 @@ func TestMain(m *testing.M) {
 	testcaddy.Main(m)
 }
 
+// holdLock provisions the storage as Caddy does (Provision, then
+// CertMagicStorage) and takes the lock, which it keeps renewing.
 func holdLock(name, addr string) {
-	s := &redisstorage.Storage{Address: addr, LockTTL: caddyDuration(2 * time.Second)}
-	storage, err := s.CertMagicStorage()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	s := &redisstorage.Storage{Address: addr, LockTTL: caddy.Duration(2 * time.Second)}
+	err := s.Provision(ctx)
+	var storage certmagic.Storage
+	if err == nil {
+		storage, err = s.CertMagicStorage()
+	}
 	if err == nil {
 		err = storage.Lock(context.Background(), name)
 	}
@@ -57,44 +75,20 @@ func holdLock(name, addr string) {
 	select {}
 }
 
-// startRedis runs redis-server on a free 127.0.0.1 port until the test ends.
-func startRedis(t *testing.T) (string, *redis.Client) {
-	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not installed (.ci/run installs it with apt-get)")
-		}
-		t.Skip("redis-server is not installed: apt-get install redis-server")
-	}
-	port := testcaddy.FreePort(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	client := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { _ = client.Close() })
-	testkit.WaitFor(t, "redis-server", func() bool { return client.Ping(context.Background()).Err() == nil })
-	return addr, client
-}
-
 // fleet is two gateways on one Redis storage, with the same site.
 type fleet struct {
 	a, b     *testcaddy.Gateway
 	upstream *testkit.Upstream
 	site     string
-	redis    *redis.Client
-	addr     string
+	srv      *redisServer // its client is the test's own
 }
 
 func newFleet(t *testing.T, generate string) *fleet {
-	addr, client := startRedis(t)
+	srv := startRedis(t)
 	k := testkit.Keys()
 	jwks := testkit.NewJWKSServer(t, testkit.JWK{KID: "rsa", Key: k.RSA})
-	f := &fleet{a: testcaddy.New(t), b: testcaddy.New(t), upstream: testkit.NewUpstream(t), redis: client, addr: addr}
-	storage := fmt.Sprintf("fleet_redis {\n\t\taddress %s\n\t\tlock_ttl 2s\n\t}", addr)
+	f := &fleet{a: testcaddy.New(t), b: testcaddy.New(t), upstream: testkit.NewUpstream(t), srv: srv}
+	storage := fmt.Sprintf("fleet_redis {\n\t\taddress %s\n\t\tlock_ttl 2s\n\t}", srv.addr)
 	f.a.StorageModule, f.b.StorageModule = storage, storage
 	f.site = fmt.Sprintf(`
 	backend_jwt {
@@ -179,7 +173,7 @@ func TestFleetSharedKeyAndRevocation(t *testing.T) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 	}
-	if n, err := f.redis.Exists(context.Background(), "caddy:data:backend_jwt/signing_keys/es256.pem").Result(); err != nil || n != 1 {
+	if n, err := f.srv.client.Exists(context.Background(), "caddy:data:backend_jwt/signing_keys/es256.pem").Result(); err != nil || n != 1 {
 		t.Fatalf("the managed key is not in Redis: %v %d", err, n)
 	}
 
@@ -244,7 +238,7 @@ func TestFleetLockHolderKilled(t *testing.T) {
 	f := newFleet(t, "")
 	const lock = "backend_jwt_signing_key_es256"
 	holder := exec.Command(os.Args[0], "-test.run=^$")
-	holder.Env = append(os.Environ(), holdLockEnv+"="+lock, "FLEET_REDIS="+f.addr)
+	holder.Env = append(os.Environ(), holdLockEnv+"="+lock, "FLEET_REDIS="+f.srv.addr)
 	holder.Stderr = os.Stderr
 	out, err := holder.StdoutPipe()
 	if err != nil {
@@ -258,13 +252,13 @@ func TestFleetLockHolderKilled(t *testing.T) {
 	}
 	_ = holder.Process.Kill()
 	_ = holder.Wait()
-	if ttl, err := f.redis.PTTL(context.Background(), "caddy:lock:"+lock).Result(); err != nil || ttl <= 0 {
+	if ttl, err := f.srv.client.PTTL(context.Background(), "caddy:lock:"+lock).Result(); err != nil || ttl <= 0 {
 		t.Fatalf("the lock is not held after the holder died: %v %v", ttl, err)
 	}
 	killed := time.Now()
 	f.a.Start(f.site) // waits for the lock to expire
 	t.Logf("the first instance started %v after the holder was killed (lock_ttl 2s)", time.Since(killed).Round(time.Millisecond))
-	if n, _ := f.redis.Exists(context.Background(), "caddy:lock:"+lock).Result(); n != 0 {
+	if n, _ := f.srv.client.Exists(context.Background(), "caddy:lock:"+lock).Result(); n != 0 {
 		t.Fatal("the lock was not released")
 	}
 	f.b.StartChild(f.site)
