@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/loopback"
 )
 
 // DataPath is where API Manager serves its internal data API, under the
@@ -90,7 +91,7 @@ func NewClient(src Source, opts ClientOptions) (*Client, error) {
 		return nil, fmt.Errorf("server_url %q: no host", src.ServerURL)
 	case u.RawQuery != "" || u.Fragment != "":
 		return nil, fmt.Errorf("server_url %q: no query or fragment allowed", src.ServerURL)
-	case u.Scheme == "http" && !loopback(u.Hostname()):
+	case u.Scheme == "http" && !loopback.IsHost(u.Hostname()):
 		return nil, fmt.Errorf("server_url %q: want https (http only for a loopback host): "+
 			"Basic credentials would travel in clear text", src.ServerURL)
 	}
@@ -126,16 +127,6 @@ func NewClient(src Source, opts ClientOptions) (*Client, error) {
 		maxDataSize: opts.MaxDataSize,
 		timeout:     opts.Timeout,
 	}, nil
-}
-
-// loopback tells whether host (without brackets or port) is this machine:
-// localhost, 127.0.0.0/8 or ::1.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Source returns the client's source, with the tenant filled in.

@@ -1,6 +1,7 @@
 // Package loopback finds TCP ports on 127.0.0.1 for the tests, the demo
 // and the load scripts, where a port is chosen first and listened on later
-// (Caddy binds the ports its config names).
+// (Caddy binds the ports its config names), and tells loopback hosts
+// (IsHost) for the clients that allow plain http only to those.
 //
 // A port that net.Listen("tcp", "127.0.0.1:0") returned and that was then
 // closed is in the kernel's ephemeral range, so any outgoing connection on
@@ -82,4 +83,15 @@ func ephemeralRange() (lo, hi int) {
 		return lo, hi
 	}
 	return l, h
+}
+
+// IsHost tells whether host (a URL's host name: without brackets or port)
+// is this machine: localhost, 127.0.0.0/8 or ::1. Clients that send
+// credentials allow plain http only to such a host.
+func IsHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
