@@ -1,6 +1,8 @@
 package revocation
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -22,8 +24,13 @@ var ErrFull = errors.New("the revocation list is full")
 // set is one immutable state of a List, what Revoked reads: the names of
 // the tokens refused, by kind.
 type set struct {
-	jti map[string]struct{}
-	sig map[string]struct{}
+	jti    map[string]struct{}
+	sig    map[string]struct{}
+	digest map[[sha256.Size]byte]struct{}
+}
+
+func newSet() *set {
+	return &set{jti: map[string]struct{}{}, sig: map[string]struct{}{}, digest: map[[sha256.Size]byte]struct{}{}}
 }
 
 // held is an entry of a List with what the List knows of its storage.
@@ -54,7 +61,7 @@ type List struct {
 // NewList returns an empty List.
 func NewList() *List {
 	l := &List{byKey: map[string]*held{}}
-	l.cur.Store(&set{jti: map[string]struct{}{}, sig: map[string]struct{}{}})
+	l.cur.Store(newSet())
 	return l
 }
 
@@ -76,11 +83,22 @@ func (l *List) Revoked(jti, signature string) bool {
 	return false
 }
 
+// RevokedDigest tells whether the token whose SHA-256 is digest is
+// revoked (an entry with TokenSHA256). It neither locks nor allocates.
+func (l *List) RevokedDigest(digest [sha256.Size]byte) bool {
+	s := l.cur.Load()
+	if len(s.digest) == 0 {
+		return false
+	}
+	_, ok := s.digest[digest]
+	return ok
+}
+
 // Len is the number of tokens the List refuses now; a token posted several
 // times counts once.
 func (l *List) Len() int {
 	s := l.cur.Load()
-	return len(s.jti) + len(s.sig)
+	return len(s.jti) + len(s.sig) + len(s.digest)
 }
 
 // Entries returns, for each token revoked, the entry with the latest exp,
@@ -159,12 +177,18 @@ func (l *List) inForce(e Entry) (*held, bool) {
 // publish makes the entries of byKey what Revoked reads. Call it with l.mu
 // held.
 func (l *List) publish() {
-	s := &set{jti: map[string]struct{}{}, sig: map[string]struct{}{}}
+	s := newSet()
 	for _, h := range l.byKey {
-		if h.JTI != "" {
+		switch {
+		case h.JTI != "":
 			s.jti[h.JTI] = struct{}{}
-		} else {
+		case h.Signature != "":
 			s.sig[h.Signature] = struct{}{}
+		default:
+			var d [sha256.Size]byte
+			if _, err := hex.Decode(d[:], []byte(h.TokenSHA256)); err == nil {
+				s.digest[d] = struct{}{}
+			}
 		}
 	}
 	l.cur.Store(s)

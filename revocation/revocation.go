@@ -2,8 +2,9 @@
 // in-memory List that the request path asks without locks or allocations,
 // and its copy in a certmagic.Storage (Caddy's storage), under Prefix, that
 // every instance sharing the storage reads with Sync. An entry names a
-// token by its jti or by its signature (the compact JWS's third part) and
-// is kept until the token's exp plus the clock skew.
+// token by its jti, by its signature (the compact JWS's third part) or by
+// the SHA-256 of the whole token (any token, opaque ones included), and is
+// kept until the token's exp plus the clock skew.
 //
 // Stored entries are immutable: an entry's key (Entry.Key) names the token
 // and the exp, so posting a token again with another exp makes another key,
@@ -37,14 +38,19 @@ const maxValue = 4096
 const (
 	kindJTI       = "jti"
 	kindSignature = "sig"
+	kindDigest    = "sha"
 )
 
-// Entry is one revoked token: exactly one of JTI and Signature is set.
+// Entry is one revoked token: exactly one of JTI, Signature and
+// TokenSHA256 is set.
 type Entry struct {
 	// JTI is the token's jti claim.
 	JTI string `json:"jti,omitempty"`
 	// Signature is the token's third part (base64url, no padding).
 	Signature string `json:"signature,omitempty"`
+	// TokenSHA256 is the SHA-256 of the whole token as sent, in lowercase
+	// hex: it names any token, an opaque one or a JWT without a jti.
+	TokenSHA256 string `json:"token_sha256,omitempty"`
 	// Exp is the token's exp, in seconds since the epoch: the entry is kept
 	// until then plus the clock skew.
 	Exp int64 `json:"exp"`
@@ -54,11 +60,19 @@ type Entry struct {
 
 // Check says what is wrong with e at now, or nil.
 func (e Entry) Check(now time.Time) error {
+	named := 0
+	for _, v := range []string{e.JTI, e.Signature, e.TokenSHA256} {
+		if v != "" {
+			named++
+		}
+	}
 	switch {
-	case e.JTI == "" && e.Signature == "":
-		return errors.New("give jti or signature")
-	case e.JTI != "" && e.Signature != "":
-		return errors.New("give jti or signature, not both")
+	case named == 0:
+		return errors.New("give jti, signature or token_sha256")
+	case named > 1:
+		return errors.New("give one of jti, signature and token_sha256, not several")
+	case e.TokenSHA256 != "" && !isDigest(e.TokenSHA256):
+		return errors.New("token_sha256 is not 64 lowercase hex digits (the SHA-256 of the whole token)")
 	case len(e.JTI) > maxValue || len(e.Signature) > maxValue:
 		return fmt.Errorf("jti or signature longer than %d bytes", maxValue)
 	case strings.ContainsFunc(e.JTI, func(r rune) bool { return r < 0x20 || r == 0x7f }):
@@ -73,6 +87,11 @@ func (e Entry) Check(now time.Time) error {
 	return nil
 }
 
+// isDigest tells whether s is a SHA-256 in lowercase hex.
+func isDigest(s string) bool {
+	return len(s) == 2*sha256.Size && !strings.ContainsFunc(s, func(r rune) bool { return !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') })
+}
+
 func isBase64URL(r rune) bool {
 	return 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_'
 }
@@ -81,10 +100,12 @@ func isBase64URL(r rune) bool {
 // for an entry that names no token or two.
 func (e Entry) named() (kind, value string, ok bool) {
 	switch {
-	case e.JTI != "" && e.Signature == "":
+	case e.JTI != "" && e.Signature == "" && e.TokenSHA256 == "":
 		return kindJTI, e.JTI, true
-	case e.Signature != "" && e.JTI == "":
+	case e.Signature != "" && e.JTI == "" && e.TokenSHA256 == "":
 		return kindSignature, e.Signature, true
+	case e.TokenSHA256 != "" && e.JTI == "" && e.Signature == "":
+		return kindDigest, e.TokenSHA256, true
 	}
 	return "", "", false
 }
@@ -99,7 +120,8 @@ func (e Entry) token() tokenID {
 	return tokenID{kind, value}
 }
 
-// Key is the storage key of e: Prefix, then the kind ("jti" or "sig"), the
+// Key is the storage key of e: Prefix, then the kind ("jti", "sig" or
+// "sha"), the
 // first 16 bytes of the value's SHA-256 in hex and the exp, as in
 // backend_jwt/revocations/jti-<32 hex digits>-<exp>.json. The exp makes a
 // key immutable: posting the token again with another exp is another key.
@@ -122,7 +144,7 @@ func parseKey(key string) (exp int64, ok bool) {
 		return 0, false
 	}
 	kind, rest, ok := strings.Cut(name, "-")
-	if !ok || kind != kindJTI && kind != kindSignature {
+	if !ok || kind != kindJTI && kind != kindSignature && kind != kindDigest {
 		return 0, false
 	}
 	hash, digits, ok := strings.Cut(rest, "-")

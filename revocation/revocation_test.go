@@ -2,6 +2,8 @@ package revocation_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
@@ -27,8 +29,12 @@ func TestCheck(t *testing.T) {
 	}{
 		{"jti", revocation.Entry{JTI: "0987c6d3", Exp: exp}, ""},
 		{"signature", revocation.Entry{Signature: "abc-_DEF09", Exp: exp}, ""},
-		{"neither", revocation.Entry{Exp: exp}, "give jti or signature"},
-		{"both", revocation.Entry{JTI: "a", Signature: "b", Exp: exp}, "not both"},
+		{"token_sha256", revocation.Entry{TokenSHA256: strings.Repeat("0f", 32), Exp: exp}, ""},
+		{"none", revocation.Entry{Exp: exp}, "give jti, signature or token_sha256"},
+		{"jti and signature", revocation.Entry{JTI: "a", Signature: "b", Exp: exp}, "not several"},
+		{"signature and token_sha256", revocation.Entry{Signature: "b", TokenSHA256: strings.Repeat("0f", 32), Exp: exp}, "not several"},
+		{"token_sha256 in upper case", revocation.Entry{TokenSHA256: strings.Repeat("0F", 32), Exp: exp}, "64 lowercase hex digits"},
+		{"token_sha256 too short", revocation.Entry{TokenSHA256: strings.Repeat("0f", 31), Exp: exp}, "64 lowercase hex digits"},
 		{"exp in the past", revocation.Entry{JTI: "a", Exp: now.Unix() - 1}, "in the past"},
 		{"exp now", revocation.Entry{JTI: "a", Exp: now.Unix()}, "in the past"},
 		{"exp more than a year ahead", revocation.Entry{JTI: "a", Exp: now.Add(367 * 24 * time.Hour).Unix()}, "more than a year ahead"},
@@ -204,6 +210,34 @@ func BenchmarkRevoked(b *testing.B) {
 	for b.Loop() {
 		if l.Revoked("not-revoked", "nor-this-signature") {
 			b.Fatal("revoked")
+		}
+	}
+}
+
+// TestTokenDigest: an entry naming the token by its SHA-256 refuses that
+// token, on this list at once and on another after a Sync.
+func TestTokenDigest(t *testing.T) {
+	ctx := context.Background()
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	token := "an-opaque-token-3c1f"
+	digest := sha256.Sum256([]byte(token))
+	a, b := revocation.NewList(), revocation.NewList()
+	if a.RevokedDigest(digest) {
+		t.Fatal("revoked before any entry")
+	}
+	e := revocation.Entry{TokenSHA256: hex.EncodeToString(digest[:]), Exp: now.Add(time.Hour).Unix()}
+	if _, err := a.Add(ctx, storage, e, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(ctx, storage, now, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for name, l := range map[string]*revocation.List{"A": a, "B": b} {
+		if !l.RevokedDigest(digest) || l.RevokedDigest(sha256.Sum256([]byte("another"))) || l.Revoked(e.TokenSHA256, "") {
+			t.Errorf("list %s: the digest entry does not refuse exactly its token", name)
+		}
+		if got := l.Entries(now, time.Second); len(got) != 1 || got[0].TokenSHA256 != e.TokenSHA256 {
+			t.Errorf("list %s entries: %+v", name, got)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"crypto"
 	"encoding/json"
 	"testing"
 
@@ -73,6 +74,43 @@ func BenchmarkMatchSubscription(b *testing.B) {
 	for b.Loop() {
 		if s := matchSubscription(raw, api); s == nil || s.SubscriptionTier != "Gold" {
 			b.Fatal("no match")
+		}
+	}
+}
+
+// BenchmarkValidateCachedHit measures the cache-hit path of an access
+// token: hashing it, the cache lookup, the exp re-check and the
+// subscription rule.
+func BenchmarkValidateCachedHit(b *testing.B) {
+	v := newValidator(b, Config{
+		Issuers:   []IssuerConfig{{Issuer: testIssuer, PublicKeys: []crypto.PublicKey{publicOf(keys(b).Ed)}, ValidateSubscription: true}},
+		API:       &API{Name: "PizzaShackAPI", Version: "1.0.0", Context: "/pizzashack"},
+		CacheSize: 16,
+	})
+	token := string(benchToken(b))
+	if _, _, err := v.ValidateCached(token); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, cached, err := v.ValidateCached(token); err != nil || !cached {
+			b.Fatal(cached, err)
+		}
+	}
+}
+
+// BenchmarkValidateAPIKeyHit is BenchmarkValidateCachedHit for an API key
+// in API Manager's layout: it must cost what an access token's hit does.
+func BenchmarkValidateAPIKeyHit(b *testing.B) {
+	v := apiKeyValidator(b, true, false)
+	key := wso2APIKey(b, nil)
+	if _, _, err := v.ValidateAPIKey(key); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, cached, err := v.ValidateAPIKey(key); err != nil || !cached {
+			b.Fatal(cached, err)
 		}
 	}
 }

@@ -161,12 +161,12 @@ func FuzzValidate(f *testing.F) {
 	})
 }
 
-// checkErrorKind fails the test unless err wraps exactly one of the four
-// kinds of validation error.
+// checkErrorKind fails the test unless err wraps exactly one of the kinds
+// of validation error.
 func checkErrorKind(t *testing.T, err error) {
 	t.Helper()
 	kinds := 0
-	for _, kind := range []error{ErrInvalid, ErrExpired, ErrNotSubscribed, ErrKeysUnavailable} {
+	for _, kind := range []error{ErrInvalid, ErrExpired, ErrNotSubscribed, ErrKeysUnavailable, ErrForbidden} {
 		if errors.Is(err, kind) {
 			kinds++
 		}

@@ -65,6 +65,8 @@ func memberName(name []byte) string {
 		return "azp"
 	case "scope":
 		return "scope"
+	case "scp":
+		return "scp"
 	case "client_id":
 		return "client_id"
 	case "auth_time":
@@ -87,6 +89,10 @@ func memberName(name []byte) string {
 		return "realm"
 	case "organizations":
 		return "organizations"
+	case "permittedIP":
+		return "permittedIP"
+	case "permittedReferer":
+		return "permittedReferer"
 	}
 	return string(name)
 }

@@ -24,7 +24,9 @@ type Token struct {
 	// Subject, JTI and Audience are the sub, jti and aud claims ("" or nil when absent).
 	Subject, JTI string
 	Audience     []string
-	// Expires is the exp claim; NotBefore and IssuedAt are zero when absent.
+	// Expires is the exp claim: always set for an access token, zero for an
+	// API key without exp (one that never expires). NotBefore and IssuedAt
+	// are zero when absent.
 	Expires, NotBefore, IssuedAt time.Time
 	// Claims holds every top-level claim of the payload as the raw JSON it was
 	// written as.
@@ -45,6 +47,14 @@ type Token struct {
 	// tells whether the token carries one.
 	BackendJWT    string
 	HasBackendJWT bool
+	// Scopes are the token's scopes, from its scope claim, else its scp
+	// claim: a space-separated string or an array of strings (any other
+	// type gives none). API keys carry no scopes: nil. See HasScopes.
+	Scopes []string
+	// Restrictions are an API key's permittedIP and permittedReferer; nil
+	// when it has neither (always for an access token). The caller checks
+	// each request with Restrictions.Permits.
+	Restrictions *Restrictions
 }
 
 // Subscription is one entry of the token's subscribedAPIs claim.
@@ -69,26 +79,49 @@ type compact struct {
 // non-zero trailing bits.
 var strictBase64URL = base64.RawURLEncoding.Strict()
 
+// strictPaddedBase64URL decodes base64url with its "=" padding, refusing
+// missing or extra padding and non-zero trailing bits: the encoding of
+// java.util.Base64.getUrlEncoder(), in which API Manager writes API keys.
+var strictPaddedBase64URL = base64.URLEncoding.Strict()
+
 // splitToken parses a compact JWS strictly: three parts in the base64url
 // alphabet without padding or white space, a header and a payload that are
 // strict JSON objects, an alg string, no crit, no nested token. The result
 // keeps slices of token.
 func splitToken(token []byte) (*compact, error) {
+	return splitEncoded(token, strictBase64URL)
+}
+
+// splitAPIKey is splitToken for an API key, which may also be written as
+// API Manager writes them (java.util.Base64.getUrlEncoder(): every part
+// padded with "=" to a multiple of four characters). A key holding a "="
+// must have every part so padded; one without is read as splitToken
+// reads tokens. The signature covers the parts as transmitted, padding
+// included.
+func splitAPIKey(token []byte) (*compact, error) {
+	if bytes.IndexByte(token, '=') >= 0 {
+		return splitEncoded(token, strictPaddedBase64URL)
+	}
+	return splitEncoded(token, strictBase64URL)
+}
+
+// splitEncoded is splitToken with the parts in the encoding enc.
+func splitEncoded(token []byte, enc *base64.Encoding) (*compact, error) {
 	h, p, sig, err := splitParts(token)
 	if err != nil {
 		return nil, err
 	}
 	// One buffer for the three decoded parts.
-	buf := make([]byte, 0, strictBase64URL.DecodedLen(len(h))+strictBase64URL.DecodedLen(len(p))+strictBase64URL.DecodedLen(len(sig)))
-	hb, buf, err := decodePart(buf, h, "header")
+	buf := make([]byte, 0, enc.DecodedLen(len(h))+enc.DecodedLen(len(p))+enc.DecodedLen(len(sig)))
+	hb, buf, err := decodePart(enc, buf, h, "header")
 	if err != nil {
 		return nil, err
 	}
-	pb, buf, err := decodePart(buf, p, "payload")
+	pb, buf, err := decodePart(enc, buf, p, "payload")
 	if err != nil {
 		return nil, err
 	}
-	sb, _, err := decodePart(buf, sig, "signature")
+	sb, _, err := decodePart(enc, buf, sig, "signature")
 	if err != nil {
 		return nil, err
 	}
@@ -130,13 +163,13 @@ func splitParts(token []byte) (h, p, sig []byte, err error) {
 	return h, p, sig, nil
 }
 
-// decodePart decodes part, named what in errors, into the free capacity of
-// buf and returns it (capped) and buf grown by it. Any byte outside the
-// unpadded base64url alphabet but a line break (which splitParts refuses),
-// and non-zero trailing bits, are refused.
-func decodePart(buf, part []byte, what string) (decoded, grown []byte, err error) {
+// decodePart decodes part, named what in errors, with enc into the free
+// capacity of buf and returns it (capped) and buf grown by it. Any byte
+// outside enc's alphabet but a line break (which splitParts refuses), and
+// non-zero trailing bits, are refused.
+func decodePart(enc *base64.Encoding, buf, part []byte, what string) (decoded, grown []byte, err error) {
 	free := buf[len(buf):cap(buf)]
-	n, err := strictBase64URL.Decode(free, part)
+	n, err := enc.Decode(free, part)
 	if err != nil {
 		return nil, nil, invalidf("bad base64url in %s", what)
 	}

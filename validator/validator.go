@@ -4,7 +4,10 @@
 // JWKS or from static certificates, the alg from a per-issuer allowlist;
 // exp, nbf, iat and aud are checked with a clock skew, and the token's
 // subscription to the API is looked up. Validated tokens are cached until
-// they expire.
+// they expire. WSO2 API keys (ValidateAPIKey) are validated against the
+// api_keys certificates and end as the same *Token, with the restrictions
+// they carry (Restrictions.Permits); access tokens also carry their scopes
+// (Token.HasScopes).
 //
 // The package does not depend on Caddy: inputs are plain structs built once,
 // and Validate takes the token and returns a *Token or an error wrapping one
@@ -19,12 +22,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/rawjson"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/ttlcache"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/introspection"
 )
 
 // now is the clock; tests replace it.
@@ -65,8 +70,16 @@ type IssuerConfig struct {
 	RemoteClaims bool
 	// ConsumerKeyClaim names the claim that holds the OAuth client ID (a
 	// string, or an array whose first string is used). Empty means azp,
-	// falling back to the first aud value, as WSO2's MGW 3.2 does.
+	// falling back to the first aud value, as WSO2's MGW 3.2 does; for an
+	// introspected token, client_id.
 	ConsumerKeyClaim string
+	// Introspection, if set, validates this issuer's opaque access tokens
+	// at its introspection endpoint. Its Issuer, Audiences, ClockSkew and
+	// CacheSize are taken from this issuer and the Config.
+	Introspection *introspection.Config
+	// TokenPattern routes the opaque tokens it matches to this issuer's
+	// introspection; nil takes those no other issuer's pattern matches.
+	TokenPattern *regexp.Regexp
 }
 
 // API is the API a route serves.
@@ -100,13 +113,17 @@ type Config struct {
 	// fetched for the same issuer and URL (by an earlier Validator) and
 	// keeps this Validator's good fetches for the next one.
 	KeySets *KeySets
+	// APIKeys, if set, makes ValidateAPIKey accept WSO2 API keys; nil
+	// refuses them all.
+	APIKeys *APIKeyConfig
 }
 
 // Issuer is a trusted issuer as the Validator holds it.
 type Issuer struct {
 	IssuerConfig
-	jwks       *jwksSource // nil without JWKSURL
-	staticKeys []publicKey
+	jwks         *jwksSource // nil without JWKSURL
+	staticKeys   []publicKey
+	introspector *introspection.Introspector[*Token] // nil without Introspection
 }
 
 // Validator validates access tokens. It is safe for concurrent use.
@@ -117,8 +134,10 @@ type Validator struct {
 	maxTokenSize int
 	cache        *ttlcache.Cache[*Token] // nil when off
 	ctx          context.Context
-	external     bool         // Config.ExternalSubscriptions
-	client       *http.Client // fetches the JWKS
+	external     bool          // Config.ExternalSubscriptions
+	client       *http.Client  // fetches the JWKS
+	apiKeys      *apiKeySource // nil without Config.APIKeys
+	opaque       *opaqueTokens // nil when no issuer has introspection
 }
 
 // New builds a Validator bound to ctx: a token with an unknown kid may
@@ -150,6 +169,16 @@ func New(ctx context.Context, cfg Config) (*Validator, error) {
 		}
 		v.issuers[ic.Issuer] = iss
 	}
+	if cfg.APIKeys != nil {
+		var err error
+		if v.apiKeys, err = newAPIKeySource(*cfg.APIKeys); err != nil {
+			return nil, fmt.Errorf("api_keys: %w", err)
+		}
+	}
+	var err error
+	if v.opaque, err = v.newOpaqueTokens(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.CacheSize > 0 {
 		v.cache = ttlcache.New[*Token](cfg.CacheSize, validationCacheEviction)
 	}
@@ -169,6 +198,9 @@ func (v *Validator) Start() {
 		if iss.jwks != nil {
 			jwks = true
 			go iss.jwks.run(ctx)
+		}
+		if iss.introspector != nil {
+			iss.introspector.Start(ctx)
 		}
 	}
 	if jwks {
@@ -210,8 +242,8 @@ func newIssuer(ic IssuerConfig, cfg Config) (*Issuer, error) {
 	if ic.Issuer == "" {
 		return nil, errors.New("issuer name is empty")
 	}
-	if ic.JWKSURL == "" && len(ic.PublicKeys) == 0 {
-		return nil, errors.New("needs a JWKS URL or at least one certificate")
+	if ic.JWKSURL == "" && len(ic.PublicKeys) == 0 && ic.Introspection == nil {
+		return nil, errors.New("needs a JWKS URL, at least one certificate or introspection")
 	}
 	if len(ic.Algorithms) == 0 {
 		ic.Algorithms = DefaultAlgorithms
@@ -255,6 +287,19 @@ type IssuerStatus struct {
 	Keys int `json:"keys"`
 	// Fetched is when the JWKS in use was fetched; zero when none was.
 	Fetched time.Time `json:"jwks_fetched,omitzero"`
+	// Introspection tells of the issuer's introspection endpoint; nil
+	// without one.
+	Introspection *IntrospectionStatus `json:"introspection,omitempty"`
+}
+
+// IntrospectionStatus is what an issuer's introspection has done.
+type IntrospectionStatus struct {
+	URL string `json:"url"`
+	// Cached and Negative are the active and the inactive answers cached.
+	Cached   int `json:"cached"`
+	Negative int `json:"negative"`
+	// Calls are the calls made, by outcome (active, inactive, invalid, error).
+	Calls map[string]int64 `json:"calls"`
 }
 
 // Status returns each issuer's keys, sorted by issuer, and the number of
@@ -267,6 +312,10 @@ func (v *Validator) Status() (issuers []IssuerStatus, cached int) {
 				st.Keys += set.keys
 				st.Fetched = set.fetchedAt
 			}
+		}
+		if in := iss.introspector; in != nil {
+			s := in.Stats()
+			st.Introspection = &IntrospectionStatus{URL: iss.Introspection.URL, Cached: s.Cached, Negative: s.Negative, Calls: s.Calls}
 		}
 		issuers = append(issuers, st)
 	}
@@ -282,12 +331,24 @@ func (v *Validator) Flush() {
 	if v.cache != nil {
 		v.cache.Clear()
 	}
+	for _, iss := range v.issuers {
+		if iss.introspector != nil {
+			iss.introspector.Flush()
+		}
+	}
 }
 
-// Forget drops the token with this digest (Token.Digest) from the cache.
+// Forget drops the token with this digest (Token.Digest) from the cache,
+// whether it was validated as an access token or as an API key.
 func (v *Validator) Forget(digest [32]byte) {
 	if v.cache != nil {
-		v.cache.Delete(string(digest[:]))
+		v.cache.Delete(cacheKey(&digest, false))
+		v.cache.Delete(cacheKey(&digest, true))
+	}
+	for _, iss := range v.issuers {
+		if iss.introspector != nil {
+			iss.introspector.Forget(digest)
+		}
 	}
 }
 
@@ -303,16 +364,27 @@ func (v *Validator) Validate(token string) (*Token, error) {
 // ValidateCached is Validate that also tells whether the token came from
 // the validated-token cache (only its exp checked again).
 func (v *Validator) ValidateCached(token string) (t *Token, cached bool, err error) {
+	return v.validateCached(token, false)
+}
+
+// validateCached validates an access token, or an API key when apiKey is
+// set, through the validated-token cache.
+func (v *Validator) validateCached(token string, apiKey bool) (t *Token, cached bool, err error) {
 	if len(token) > v.maxTokenSize {
 		return nil, false, invalidf("token of %d bytes is larger than the %d allowed", len(token), v.maxTokenSize)
+	}
+	if !apiKey && v.opaque != nil && !isCompactJWS(token) {
+		return v.validateOpaque(token)
 	}
 	raw := []byte(token) // one copy, hashed here and verified on a miss
 	sum := sha256.Sum256(raw)
 	var key string
 	if v.cache != nil {
-		key = string(sum[:])
+		key = cacheKey(&sum, apiKey)
 		if t, _, ok := v.cache.Get(key); ok {
-			if now().After(t.Expires.Add(v.skew)) {
+			// An API key without exp never expires; the cache drops it
+			// after apiKeyCacheTTL.
+			if !t.Expires.IsZero() && now().After(t.Expires.Add(v.skew)) {
 				v.cache.Delete(key)
 				return nil, true, fmt.Errorf("%w at %s", ErrExpired, t.Expires.UTC().Format(time.RFC3339))
 			}
@@ -320,13 +392,18 @@ func (v *Validator) ValidateCached(token string) (t *Token, cached bool, err err
 			return t, true, err
 		}
 	}
-	if t, err = v.validate(raw); err != nil {
+	if apiKey {
+		t, err = v.validateAPIKey(raw)
+	} else {
+		t, err = v.validate(raw)
+	}
+	if err != nil {
 		return nil, false, err
 	}
 	t.Digest = sum
 	t.Signature = strings.Clone(token[strings.LastIndexByte(token, '.')+1:])
 	if v.cache != nil {
-		v.cache.Set(key, t, t.Expires.Add(v.skew))
+		v.cache.Set(key, t, v.cacheExpiry(t, apiKey))
 	}
 	t, err = v.authorize(t)
 	return t, false, err
@@ -367,24 +444,35 @@ func (v *Validator) validate(token []byte) (*Token, error) {
 	if err := v.verify(iss, c); err != nil {
 		return nil, err
 	}
-	n := now()
 	if len(iss.Audiences) > 0 && !overlaps(iss.Audiences, t.Audience) {
 		return nil, invalidf("aud does not name an accepted audience")
 	}
-	if !t.NotBefore.IsZero() && n.Add(v.skew).Before(t.NotBefore) {
-		return nil, invalidf("not valid before %s (nbf)", t.NotBefore.UTC().Format(time.RFC3339))
-	}
-	if !t.IssuedAt.IsZero() && n.Add(v.skew).Before(t.IssuedAt) {
-		return nil, invalidf("issued in the future (iat %s)", t.IssuedAt.UTC().Format(time.RFC3339))
-	}
-	if n.After(t.Expires.Add(v.skew)) {
-		return nil, fmt.Errorf("%w at %s", ErrExpired, t.Expires.UTC().Format(time.RFC3339))
+	if err := v.checkTimes(&t.Token); err != nil {
+		return nil, err
 	}
 	t.ConsumerKey = consumerKey(t.Claims, iss.ConsumerKeyClaim, t.Audience)
 	if v.api != nil {
 		t.Subscription = matchSubscription(t.Claims["subscribedAPIs"], v.api)
 	}
 	return &t.Token, nil
+}
+
+// checkTimes checks a verified token's nbf and iat, when it has them, and
+// its exp, unless it is an API key without one, all with the clock skew.
+// An exp that has passed is ErrExpired, but only when nothing else is
+// wrong.
+func (v *Validator) checkTimes(t *Token) error {
+	n := now()
+	if !t.NotBefore.IsZero() && n.Add(v.skew).Before(t.NotBefore) {
+		return invalidf("not valid before %s (nbf)", t.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if !t.IssuedAt.IsZero() && n.Add(v.skew).Before(t.IssuedAt) {
+		return invalidf("issued in the future (iat %s)", t.IssuedAt.UTC().Format(time.RFC3339))
+	}
+	if !t.Expires.IsZero() && n.After(t.Expires.Add(v.skew)) {
+		return fmt.Errorf("%w at %s", ErrExpired, t.Expires.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // verify checks the signature with the issuer's key for the token.
@@ -423,12 +511,31 @@ type parsedToken struct {
 	issuerName []byte // the iss claim's value
 }
 
-// readClaims checks the types of the registered claims and fills a Token.
+// readClaims checks the types of an access token's registered claims and
+// fills a Token, its scopes included.
 func readClaims(c *compact) (*parsedToken, error) {
+	return readCredential(c, false)
+}
+
+// readAPIKeyClaims is readClaims for an API key: iss and exp are optional,
+// a token_type of InternalKey is refused, the restrictions are read and
+// there are no scopes.
+func readAPIKeyClaims(c *compact) (*parsedToken, error) {
+	return readCredential(c, true)
+}
+
+// internalKeyType is the token_type of the internal keys API Manager gives
+// its gateways, which are not API keys.
+const internalKeyType = "InternalKey"
+
+// readCredential is readClaims, or readAPIKeyClaims when apiKey is set.
+func readCredential(c *compact, apiKey bool) (*parsedToken, error) {
 	t := &parsedToken{Token: Token{Algorithm: c.alg, KeyID: c.kid, Claims: c.claims}}
 	var err error
-	if t.issuerName, err = issuerClaim(c.claims); err != nil {
-		return nil, err
+	if _, hasIss := c.claims["iss"]; hasIss || !apiKey {
+		if t.issuerName, err = issuerClaim(c.claims); err != nil {
+			return nil, err
+		}
 	}
 	if t.Subject, err = stringMember(c.claims, "sub", false); err != nil {
 		return nil, err
@@ -442,7 +549,7 @@ func readClaims(c *compact) (*parsedToken, error) {
 	var present bool
 	if t.Expires, present, err = timeClaim(c.claims, "exp"); err != nil {
 		return nil, err
-	} else if !present {
+	} else if !present && !apiKey {
 		return nil, invalidf("exp missing")
 	}
 	if t.NotBefore, _, err = timeClaim(c.claims, "nbf"); err != nil {
@@ -459,6 +566,18 @@ func readClaims(c *compact) (*parsedToken, error) {
 			return nil, invalidf("backendJwt holds a control character")
 		}
 		t.HasBackendJWT = true
+	}
+	if !apiKey {
+		t.Scopes = scopesClaim(c.claims)
+		return t, nil
+	}
+	if typ, err := stringMember(c.claims, "token_type", false); err != nil {
+		return nil, err
+	} else if typ == internalKeyType {
+		return nil, invalidf("token_type %s: an internal key is not an API key", internalKeyType)
+	}
+	if t.Restrictions, err = readRestrictions(c.claims); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
