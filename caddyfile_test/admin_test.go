@@ -1,6 +1,8 @@
 package caddyfile_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -91,8 +93,9 @@ func TestAdminRevocations(t *testing.T) {
 	for _, tc := range []struct{ name, body, want string }{
 		{"malformed JSON", `{"jti":`, "want {"},
 		{"not an object", `["jti"]`, "want {"},
-		{"neither", fmt.Sprintf(`{"exp":%d}`, exp), "give jti or signature"},
-		{"both", fmt.Sprintf(`{"jti":"a","signature":"b","exp":%d}`, exp), "not both"},
+		{"neither", fmt.Sprintf(`{"exp":%d}`, exp), "give jti, signature or token_sha256"},
+		{"both", fmt.Sprintf(`{"jti":"a","signature":"b","exp":%d}`, exp), "not several"},
+		{"token_sha256 not hex", fmt.Sprintf(`{"token_sha256":"xyz","exp":%d}`, exp), "64 lowercase hex digits"},
 		{"no exp", `{"jti":"a"}`, "exp is missing"},
 		{"exp in the past", fmt.Sprintf(`{"jti":"a","exp":%d}`, time.Now().Unix()-10), "in the past"},
 		{"exp more than a year ahead", fmt.Sprintf(`{"jti":"a","exp":%d}`, time.Now().Add(400*24*time.Hour).Unix()), "more than a year ahead"},
@@ -116,6 +119,29 @@ func TestAdminRevocations(t *testing.T) {
 	}
 	if status, v := admin(t, g, "DELETE", "/backend_jwt/revocations", ""); status != http.StatusMethodNotAllowed {
 		t.Fatalf("DELETE: %d %v", status, v)
+	}
+}
+
+// TestAdminRevocationByTokenHash: token_sha256 revokes a token by the hash
+// of the whole token, even when it is in both caches.
+func TestAdminRevocationByTokenHash(t *testing.T) {
+	g, upstream := adminSite(t)
+	tok := testkit.AccessToken(t, wso2Issuer, map[string]any{"jti": "by-hash-" + t.Name()})
+	for range 2 {
+		if r := g.Get("/", bearer(tok)...); r.Status != 200 {
+			t.Fatalf("before revocation: %d %s", r.Status, r.Body)
+		}
+	}
+	seen := upstream.Count()
+	sum := sha256.Sum256([]byte(tok))
+	digest := hex.EncodeToString(sum[:])
+	status, v := admin(t, g, "POST", "/backend_jwt/revocations", fmt.Sprintf(`{"token_sha256":%q,"exp":%d}`, digest, time.Now().Add(time.Hour).Unix()))
+	if status != http.StatusCreated || v["token_sha256"] != digest[:16] {
+		t.Fatalf("POST token_sha256: %d %v (the answer must show 16 characters)", status, v)
+	}
+	wantFault(t, g.Get("/", bearer(tok)...), 401, 900901)
+	if upstream.Count() != seen {
+		t.Fatal("the revoked token reached the upstream")
 	}
 }
 

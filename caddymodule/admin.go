@@ -94,14 +94,15 @@ func (a *AdminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
 		return badRequest(fmt.Errorf("reading the body: %w (at most %d bytes)", err, maxAdminBody))
 	}
 	var in struct {
-		JTI       *string `json:"jti"`
-		Signature *string `json:"signature"`
-		Exp       *int64  `json:"exp"`
+		JTI         *string `json:"jti"`
+		Signature   *string `json:"signature"`
+		TokenSHA256 *string `json:"token_sha256"`
+		Exp         *int64  `json:"exp"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return badRequest(fmt.Errorf("want {\"jti\":\"…\",\"exp\":<seconds>} or {\"signature\":\"…\",\"exp\":<seconds>}: %w", err))
+		return badRequest(fmt.Errorf("want {\"jti\"|\"signature\"|\"token_sha256\":\"…\",\"exp\":<seconds>}: %w", err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest(errors.New("the body holds something after its one JSON object"))
@@ -110,14 +111,16 @@ func (a *AdminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
 		return badRequest(errors.New("exp is missing: the token's exp, in seconds since the epoch"))
 	}
 	e := revocation.Entry{Exp: *in.Exp}
-	if in.JTI != nil {
-		if e.JTI = *in.JTI; e.JTI == "" {
-			return badRequest(errors.New("jti is empty"))
+	for _, m := range []struct {
+		name string
+		in   *string
+		to   *string
+	}{{"jti", in.JTI, &e.JTI}, {"signature", in.Signature, &e.Signature}, {"token_sha256", in.TokenSHA256, &e.TokenSHA256}} {
+		if m.in != nil && *m.in == "" {
+			return badRequest(fmt.Errorf("%s is empty", m.name))
 		}
-	}
-	if in.Signature != nil {
-		if e.Signature = *in.Signature; e.Signature == "" {
-			return badRequest(errors.New("signature is empty"))
+		if m.in != nil {
+			*m.to = *m.in
 		}
 	}
 	e, err = revocations.Add(r.Context(), a.storage, e, time.Now())
@@ -135,18 +138,26 @@ func (a *AdminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
 
 // listedRevocation is an entry as the admin API shows it: never a whole signature.
 type listedRevocation struct {
-	JTI       string    `json:"jti,omitempty"`
-	Signature string    `json:"signature,omitempty"` // its first 16 characters
-	Exp       int64     `json:"exp"`
-	Added     time.Time `json:"added"`
+	JTI         string    `json:"jti,omitempty"`
+	Signature   string    `json:"signature,omitempty"`    // its first 16 characters
+	TokenSHA256 string    `json:"token_sha256,omitempty"` // its first 16 characters
+	Exp         int64     `json:"exp"`
+	Added       time.Time `json:"added"`
 }
 
 func listed(e revocation.Entry) listedRevocation {
-	l := listedRevocation{JTI: e.JTI, Signature: e.Signature, Exp: e.Exp, Added: time.Unix(e.Added, 0).UTC()}
-	if len(l.Signature) > 16 {
-		l.Signature = l.Signature[:16]
+	return listedRevocation{
+		JTI: e.JTI, Signature: prefix16(e.Signature), TokenSHA256: prefix16(e.TokenSHA256),
+		Exp: e.Exp, Added: time.Unix(e.Added, 0).UTC(),
 	}
-	return l
+}
+
+// prefix16 is what the admin API shows of a signature or a token's hash.
+func prefix16(s string) string {
+	if len(s) > 16 {
+		return s[:16]
+	}
+	return s
 }
 
 func listRevocations() map[string]any {
@@ -244,6 +255,9 @@ func status() map[string]any {
 		issuers, cached := h.validator.Status()
 		for i := range issuers {
 			issuers[i].JWKSURL = redactURL(issuers[i].JWKSURL)
+			if in := issuers[i].Introspection; in != nil {
+				in.URL = redactURL(in.URL)
+			}
 		}
 		st.Issuers, st.ValidationCache = issuers, cached
 		if h.apim != nil {

@@ -3,12 +3,10 @@ package caddymodule
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,14 +142,9 @@ func (h *Handler) provisionAPIManager() (*apimBinding, error) {
 	if c.MaxDataSize < 0 {
 		return nil, fmt.Errorf("api_manager max_data_size %d: must be positive", c.MaxDataSize)
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CACert != "" {
-		pool, err := readCertPool(c.CACert)
-		if err != nil {
-			return nil, fmt.Errorf("api_manager: %w", err)
-		}
-		transport.TLSClientConfig.RootCAs = pool
+	transport, err := tlsTransport(c.CACert)
+	if err != nil {
+		return nil, fmt.Errorf("api_manager: %w", err)
 	}
 	client, err := apimdata.NewClient(src, apimdata.ClientOptions{
 		Transport: transport, Timeout: time.Duration(c.Timeout), MaxDataSize: c.MaxDataSize,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +40,26 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			validate_subscription
 //			remote_claims
 //			consumer_key_claim <claim>      # default: azp, then aud
+//			introspection {                 # opaque access tokens (RFC 7662)
+//				url <url>
+//				client_id <id>
+//				client_secret <secret>
+//				ca_cert <pem file>
+//				timeout <duration>          # default: 5s
+//				token_pattern <regexp>      # the opaque tokens this issuer takes
+//				cache_ttl <duration>        # default: 5m
+//				negative_ttl <duration>     # default: 10s
+//				max_concurrent <calls>      # default: 32
+//			}
 //		}
+//		api_keys {                          # WSO2 API keys
+//			header <field>|off              # default: apikey
+//			query <parameter>|off           # default: apikey
+//			certificate <pem file>          # repeatable; at least one
+//			validate_subscription
+//		}
+//		token_from header|query|cookie <name>   # repeatable
+//		require_scopes <scope...>               # repeatable
 //		clock_skew <duration>
 //		jwks_refresh <duration>
 //		jwks_min_refresh <duration>
@@ -151,6 +171,23 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "api_manager":
 			err = h.unmarshalAPIManager(d)
+		case "api_keys":
+			err = h.unmarshalAPIKeys(d)
+		case "token_from":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.ArgErr()
+			}
+			if args[0] != sourceHeader && args[0] != sourceQuery && args[0] != sourceCookie {
+				return d.Errf("token_from %q: want header, query or cookie", args[0])
+			}
+			h.TokenFrom = append(h.TokenFrom, TokenSource{Source: args[0], Name: args[1]})
+		case "require_scopes":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.RequireScopes = append(h.RequireScopes, args...)
 		case "revocation_sync":
 			if err = parseDuration(d, &h.RevocationSync); err == nil && time.Duration(h.RevocationSync) < time.Second {
 				return d.Errf("revocation_sync %v: must be at least 1s", time.Duration(h.RevocationSync))
@@ -438,12 +475,19 @@ func (h *Handler) unmarshalIssuer(d *caddyfile.Dispenser) error {
 			if ic.ConsumerKeyClaim, err = singleArg(d); err != nil {
 				return err
 			}
+		case "introspection":
+			if ic.Introspection != nil {
+				return d.Err("introspection is configured twice")
+			}
+			if ic.Introspection, err = unmarshalIntrospection(d); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unknown issuer sub-directive %q", d.Val())
 		}
 	}
-	if ic.JWKSURL == "" && len(ic.Certificates) == 0 {
-		return d.Errf("issuer %q needs jwks_url or certificate", name)
+	if ic.JWKSURL == "" && len(ic.Certificates) == 0 && ic.Introspection == nil {
+		return d.Errf("issuer %q needs jwks_url, certificate or introspection", name)
 	}
 	h.Issuers = append(h.Issuers, ic)
 	return nil
@@ -453,6 +497,7 @@ func (h *Handler) unmarshalAPIManager(d *caddyfile.Dispenser) error {
 	if h.APIManager != nil {
 		return d.Err("api_manager is configured twice")
 	}
+	block := *d // errors about the whole block name its first line
 	if d.NextArg() {
 		return d.ArgErr()
 	}
@@ -499,11 +544,106 @@ func (h *Handler) unmarshalAPIManager(d *caddyfile.Dispenser) error {
 	}
 	switch {
 	case c.ServerURL == "":
-		return d.Err("api_manager needs server_url")
+		return block.Err("api_manager needs server_url")
 	case c.Username == "" || c.Password == "":
-		return d.Err("api_manager needs username and password")
+		return block.Err("api_manager needs username and password")
 	}
 	h.APIManager = c
+	return nil
+}
+
+// unmarshalIntrospection reads an issuer's introspection block.
+func unmarshalIntrospection(d *caddyfile.Dispenser) (*IntrospectionConfig, error) {
+	block := *d // errors about the whole block name its first line
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	c := &IntrospectionConfig{}
+	var err error
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "url":
+			c.URL, err = singleArg(d)
+		case "client_id":
+			c.ClientID, err = singleArg(d)
+		case "client_secret":
+			c.ClientSecret, err = singleArg(d)
+		case "ca_cert":
+			if c.CACert, err = singleArg(d); err == nil {
+				if _, rerr := readCertPool(c.CACert); rerr != nil {
+					return nil, d.Errf("%v", rerr)
+				}
+			}
+		case "timeout":
+			err = parsePositiveDuration(d, &c.Timeout)
+		case "token_pattern":
+			if c.TokenPattern, err = singleArg(d); err == nil {
+				if _, rerr := regexp.Compile(c.TokenPattern); rerr != nil {
+					return nil, d.Errf("token_pattern: %v", rerr)
+				}
+			}
+		case "cache_ttl":
+			err = parsePositiveDuration(d, &c.CacheTTL)
+		case "negative_ttl":
+			err = parsePositiveDuration(d, &c.NegativeTTL)
+		case "max_concurrent":
+			var arg string
+			if arg, err = singleArg(d); err == nil {
+				if c.MaxConcurrent, err = strconv.Atoi(arg); err != nil || c.MaxConcurrent < 1 {
+					return nil, d.Errf("max_concurrent %q: want a number of calls, at least 1", arg)
+				}
+			}
+		default:
+			return nil, d.Errf("unknown introspection sub-directive %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if c.URL == "" {
+		return nil, block.Err("introspection needs url")
+	}
+	return c, nil
+}
+
+// unmarshalAPIKeys reads the api_keys block.
+func (h *Handler) unmarshalAPIKeys(d *caddyfile.Dispenser) error {
+	if h.APIKeys != nil {
+		return d.Err("api_keys is configured twice")
+	}
+	block := *d // errors about the whole block name its first line
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	c := &APIKeysConfig{}
+	var err error
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "header":
+			c.Header, err = singleArg(d)
+		case "query":
+			c.Query, err = singleArg(d)
+		case "certificate":
+			var file string
+			if file, err = singleArg(d); err == nil {
+				if _, lerr := loadPublicKeys([]string{file}); lerr != nil {
+					return d.Errf("%v", lerr)
+				}
+				c.Certificates = append(c.Certificates, file)
+			}
+		case "validate_subscription":
+			err = flag(d, &c.ValidateSubscription)
+		default:
+			return d.Errf("unknown api_keys sub-directive %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(c.Certificates) == 0 {
+		return block.Err("api_keys needs a certificate: API Manager's API-key signing certificate")
+	}
+	h.APIKeys = c
 	return nil
 }
 
@@ -565,6 +705,18 @@ func parseSize(d *caddyfile.Dispenser, most uint64, example string) (int64, erro
 		return 0, d.Errf("%s %q: want a size such as %s", name, arg, example)
 	}
 	return int64(size), nil
+}
+
+// parsePositiveDuration is parseDuration refusing 0.
+func parsePositiveDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
+	if err := parseDuration(d, dst); err != nil {
+		return err
+	}
+	if *dst == 0 {
+		return d.Errf("%s: must be more than 0", name)
+	}
+	return nil
 }
 
 func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {

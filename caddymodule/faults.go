@@ -50,6 +50,8 @@ var (
 		"Renew the access token and try again")
 	faultForbidden = newFault(http.StatusForbidden, 900908, "Resource forbidden",
 		"The access token is not subscribed to this API")
+	faultScope = newFault(http.StatusForbidden, 900910, "The access token does not allow you to access the requested resource",
+		"The access token lacks a scope this resource requires")
 	faultBlocked = newFault(http.StatusForbidden, 900907, "The requested API is temporarily blocked",
 		"The API or the subscription to it is blocked in API Manager")
 	faultInactive = newFault(http.StatusForbidden, 900909, "The subscription to the API is inactive",
@@ -69,9 +71,9 @@ func faultFor(err error) *fault {
 	switch {
 	case errors.Is(err, validator.ErrExpired):
 		return faultExpired
-	case errors.Is(err, validator.ErrNotSubscribed):
+	case errors.Is(err, validator.ErrNotSubscribed), errors.Is(err, validator.ErrForbidden):
 		return faultForbidden
-	case errors.Is(err, validator.ErrKeysUnavailable):
+	case errors.Is(err, validator.ErrUnavailable):
 		return faultUnavailable
 	default:
 		return faultInvalid

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -20,14 +22,22 @@ import (
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
 )
 
-// Errors behind the faults of a request without a usable Authorization header.
-var (
-	errNoToken        = errors.New("no Bearer token in the Authorization header")
-	errManyAuthHeader = errors.New("more than one Authorization header")
-)
-
 // errRevokedByOperator is behind the 401 of a token revoked through the admin API.
 var errRevokedByOperator = errors.New("the token is revoked (admin API)")
+
+// errScopes is behind the 403 of a token without a required scope.
+var errScopes = errors.New("the access token lacks a scope of require_scopes")
+
+// clientIP is the request's client address as Caddy determined it (with
+// trusted_proxies, the forwarded one); the zero Addr when unknown.
+func clientIP(r *http.Request) netip.Addr {
+	s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if s == "" {
+		s, _, _ = net.SplitHostPort(r.RemoteAddr)
+	}
+	addr, _ := netip.ParseAddr(s)
+	return addr.Unmap()
+}
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler: SPEC 5, step by step.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
@@ -46,8 +56,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.serveJWKS(w, r)
 	}
 
-	// 3. Token.
-	token, err := bearerToken(r.Header)
+	// 3. The credential: an access token (a JWT or an opaque token) or an
+	// API key, from the one place of the request that holds one.
+	cred, err := h.findCredential(r)
 	if err != nil {
 		f := faultInvalid
 		if err == errNoToken {
@@ -58,14 +69,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	// 4-5. Validate and check the subscription.
 	start := time.Now()
-	tok, validationCached, err := h.validator.ValidateCached(token)
+	var tok *validator.Token
+	var validationCached bool
+	if cred.at.apiKey {
+		tok, validationCached, err = h.validator.ValidateAPIKey(cred.value)
+	} else {
+		tok, validationCached, err = h.validator.ValidateCached(cred.value)
+	}
 	hitOrMiss(validationCached, h.metrics.validationHit, h.metrics.validationMiss)
 	if err != nil {
 		return h.refuse(w, r, faultFor(err), err, tok)
 	}
-	if revocations.Revoked(tok.JTI, tok.Signature) {
+	if revocations.Revoked(tok.JTI, tok.Signature) || revocations.RevokedDigest(tok.Digest) {
 		h.forget(tok)
 		return h.refuse(w, r, faultInvalid, errRevokedByOperator, tok)
+	}
+	if tok.Restrictions != nil {
+		// An API key's permittedIP and permittedReferer.
+		if err := tok.Restrictions.Permits(clientIP(r), r.Header.Get("Referer")); err != nil {
+			return h.refuse(w, r, faultForbidden, err, tok)
+		}
 	}
 	var data apimdata.Result
 	if h.apim != nil {
@@ -73,6 +96,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if data, f, err = h.checkAPIManager(r.Context(), tok); f != nil {
 			return h.refuse(w, r, f, err, tok)
 		}
+	}
+	// API keys carry no scopes and are not checked against them (as WSO2).
+	if len(h.RequireScopes) > 0 && !cred.at.apiKey && !tok.HasScopes(h.RequireScopes) {
+		return h.refuse(w, r, faultScope, errScopes, tok)
 	}
 	ph := &placeholders{tok: tok}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
@@ -110,7 +137,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	// 9. Forward.
 	if h.StripAuthorization {
-		delete(r.Header, "Authorization")
+		cred.strip(r)
 	}
 	h.metrics.ok.Inc()
 	if c := h.logger.Check(zapcore.DebugLevel, "request authenticated"); c != nil {
@@ -119,30 +146,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			zap.Duration("duration", time.Since(start)))
 	}
 	return next.ServeHTTP(w, r)
-}
-
-// bearerToken returns the token of the request's only Authorization header.
-// It returns errNoToken when there is none or it is not a Bearer token.
-func bearerToken(hdr http.Header) (string, error) {
-	values := hdr["Authorization"]
-	switch {
-	case len(values) == 0:
-		return "", errNoToken
-	case len(values) > 1:
-		return "", errManyAuthHeader
-	}
-	v := values[0]
-	const scheme = "Bearer "
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return "", errNoToken
-	}
-	token := strings.TrimLeft(v[len(scheme):], " ")
-	if token == "" {
-		return "", errNoToken
-	}
-	// A second credential ("Bearer a.b.c d.e.f") is left to the strict
-	// parser, which refuses any byte outside the base64url alphabet and '.'.
-	return token, nil
 }
 
 // stripHeader deletes every field of hdr that a server or framework could

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,7 +183,11 @@ func BenchmarkServeHTTPHotPath(b *testing.B) {
 
 // benchHotPath sends token to h once to fill the caches, then b.N times.
 func benchHotPath(b *testing.B, h *Handler, token string) {
-	base := request(token)
+	benchRequest(b, h, request(token))
+}
+
+// benchRequest measures the handler answering base again and again.
+func benchRequest(b *testing.B, h *Handler, base *http.Request) {
 	w := discard{h: http.Header{}}
 	next := caddyhttp.HandlerFunc(noop)
 	if err := h.ServeHTTP(w, base, next); err != nil || base.Header.Get("X-JWT-Assertion") == "" {
@@ -344,4 +350,115 @@ func BenchmarkServeHTTPMissVsFloor(b *testing.B) {
 	b.ReportMetric(per(missTime), "miss-ns/op")
 	b.ReportMetric(per(floorTime), "floor-ns/op")
 	b.ReportMetric(per(missTime-floorTime), "own-ns/op")
+}
+
+// BenchmarkServeHTTPHotPathOpaque is the hot path of an opaque access
+// token whose introspection answer is cached (and its backend JWT too).
+func BenchmarkServeHTTPHotPathOpaque(b *testing.B) {
+	km := testkit.NewIntrospectionServer(b, "gw", "secret")
+	const token = "0b9c8f3e-2a41-4f7d-9c1e-7a4b5c6d7e8f"
+	km.Answer(token, map[string]any{"active": true, "username": "admin@carbon.super", "client_id": "app",
+		"scope": "default", "exp": time.Now().Add(time.Hour).Unix()})
+	h := provisionedWith(b, "RS256", testkit.Keys().RSA2, "", func(h *Handler) {
+		h.Issuers[0].Introspection = &IntrospectionConfig{URL: km.URL, ClientID: "gw", ClientSecret: "secret"}
+	})
+	benchHotPath(b, h, token)
+	if km.Calls(token) != 1 {
+		b.Fatalf("%d introspection calls", km.Calls(token))
+	}
+}
+
+// BenchmarkServeHTTPHotPathAPIKey is the hot path of a WSO2 API key in the
+// apikey header: both caches hit, its restrictions checked.
+func BenchmarkServeHTTPHotPathAPIKey(b *testing.B) {
+	signer := testkit.APIKeySigner()
+	cert := testkit.CertificatePEM(b, signer, "apikeysign")
+	h := provisionedWith(b, "RS256", testkit.Keys().RSA2, "", func(h *Handler) {
+		h.APIKeys = &APIKeysConfig{Certificates: []string{writePEM(b, b.TempDir(), "apikey.pem", cert)}, ValidateSubscription: true}
+	})
+	base := request("")
+	base.Header.Del("Authorization")
+	base.Header.Set("Apikey", testkit.APIKey(b, signer, cert, testkit.APIKeyClaims(map[string]any{"permittedReferer": "https://*.example.com/*"})))
+	base.Header.Set("Referer", "https://shop.example.com/")
+	benchRequest(b, h, base)
+}
+
+// BenchmarkServeHTTPIntrospectionMiss is the path of an opaque token seen
+// for the first time: one introspection call each, no generation. Its
+// cpu-µs/op (the whole process: handler, client, introspection server)
+// less that of BenchmarkIntrospectionRoundTrip (the same call alone) is
+// the handler's own CPU per miss.
+func BenchmarkServeHTTPIntrospectionMiss(b *testing.B) {
+	km := testkit.NewIntrospectionServer(b, "gw", "secret")
+	km.SetHandler(activeIntrospection)
+	h := provisionedWith(b, "RS256", testkit.Keys().RSA2, "", func(h *Handler) {
+		h.Issuers[0].Introspection = &IntrospectionConfig{URL: km.URL, ClientID: "gw", ClientSecret: "secret"}
+		h.Generate = nil
+	})
+	requests := make([]*http.Request, b.N)
+	for i := range requests {
+		requests[i] = request("opaque-" + strconv.Itoa(i) + "-b3f1c2d4e5f6a7b8")
+	}
+	w := discard{h: http.Header{}}
+	next := caddyhttp.HandlerFunc(noop)
+	b.ReportAllocs()
+	start := processCPU()
+	b.ResetTimer()
+	for _, r := range requests {
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-start).Microseconds())/float64(b.N), "cpu-µs/op")
+	if km.Calls("") != b.N+0 {
+		b.Fatalf("%d calls for %d requests", km.Calls(""), b.N)
+	}
+}
+
+// BenchmarkIntrospectionRoundTrip is one introspection call as the
+// introspection client makes it (a form POST with Basic credentials on a
+// kept-alive connection), without the handler: the floor of
+// BenchmarkServeHTTPIntrospectionMiss.
+func BenchmarkIntrospectionRoundTrip(b *testing.B) {
+	km := testkit.NewIntrospectionServer(b, "gw", "secret")
+	km.SetHandler(activeIntrospection)
+	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	b.ReportAllocs()
+	start := processCPU()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req, err := http.NewRequest(http.MethodPost, km.URL, strings.NewReader("token=opaque-"+strconv.Itoa(i)+"-b3f1c2d4e5f6a7b8&token_type_hint=access_token"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		req.SetBasicAuth("gw", "secret")
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-start).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// activeIntrospection answers every introspection as WSO2's key manager
+// does for an active token.
+var activeIntrospection = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"active":true,"token_type":"Bearer","client_id":"app","username":"admin@carbon.super","scope":"default","iss":%q,"exp":%d}`,
+		testIssuer, time.Now().Add(time.Hour).Unix())
+})
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -16,6 +16,7 @@ var metrics = struct {
 	requests          *prometheus.CounterVec
 	cache             *prometheus.CounterVec
 	jwksFetches       *prometheus.CounterVec
+	introspections    *prometheus.CounterVec
 	generation        prometheus.Histogram
 	claimsRetrieval   prometheus.Histogram
 	claimsErrors      prometheus.Counter
@@ -37,6 +38,10 @@ func initMetrics() {
 			Namespace: ns, Subsystem: sub, Name: "jwks_fetches_total",
 			Help: "JWKS fetches, by issuer and result (ok or error).",
 		}, []string{"issuer", "result"})
+		metrics.introspections = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "introspection_calls_total",
+			Help: "Calls to introspection endpoints, by issuer and outcome (active, inactive, invalid or error); answers served from the cache count as validation cache hits.",
+		}, []string{"issuer", "outcome"})
 		metrics.generation = prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "generation_seconds",
 			Help:    "Time to generate and sign one backend JWT.",
@@ -52,7 +57,7 @@ func initMetrics() {
 			Help: "Claims retrievals that failed.",
 		})
 		metrics.collectorsInOrder = []prometheus.Collector{metrics.requests, metrics.cache, metrics.jwksFetches,
-			metrics.generation, metrics.claimsRetrieval, metrics.claimsErrors, apimCollector{}}
+			metrics.introspections, metrics.generation, metrics.claimsRetrieval, metrics.claimsErrors, apimCollector{}}
 	})
 }
 
@@ -93,7 +98,7 @@ func newHandlerMetrics() *handlerMetrics {
 		claimsHit:      metrics.cache.WithLabelValues("claims", "hit"),
 		claimsMiss:     metrics.cache.WithLabelValues("claims", "miss"),
 	}
-	for _, f := range []*fault{faultMissing, faultInvalid, faultExpired, faultForbidden, faultBlocked, faultInactive, faultGeneration, faultUnavailable} {
+	for _, f := range []*fault{faultMissing, faultInvalid, faultExpired, faultForbidden, faultScope, faultBlocked, faultInactive, faultGeneration, faultUnavailable} {
 		m.byCode[f.code] = metrics.requests.WithLabelValues(strconv.Itoa(f.code))
 	}
 	return m

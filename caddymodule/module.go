@@ -9,10 +9,13 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,10 +25,12 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/certmagic"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/introspection"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/jwtgen"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/retriever"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/validator"
@@ -85,9 +90,24 @@ type Handler struct {
 	// is always removed. Default: X-JWT-Assertion.
 	Header string `json:"header,omitempty"`
 
-	// StripAuthorization removes the caller's Authorization header before
-	// the request is handed on.
+	// StripAuthorization removes the caller's credential from where it was
+	// taken (the Authorization or other header, the query parameter, the
+	// cookie) before the request is handed on.
 	StripAuthorization bool `json:"strip_authorization,omitempty"`
+
+	// TokenFrom are more places to take an access token from (the whole
+	// value, no Bearer prefix), read with the Authorization header: a
+	// request must hold one credential in all of them together.
+	TokenFrom []TokenSource `json:"token_from,omitempty"`
+
+	// APIKeys, when set, accepts WSO2 API keys from a header and a query
+	// parameter (default apikey for both).
+	APIKeys *APIKeysConfig `json:"api_keys,omitempty"`
+
+	// RequireScopes are scopes every access token must hold (in its scope
+	// or scp claim, or its introspection answer's scope), else 403 900910.
+	// API keys are not checked against them.
+	RequireScopes []string `json:"require_scopes,omitempty"`
 
 	// ErrorResponse chooses how refusals are answered: "wso2" (default)
 	// writes the WSO2 fault body; "caddy" writes nothing and returns the
@@ -128,7 +148,8 @@ type Handler struct {
 	jwtAPI      *jwtgen.API      // the api claims; nil without api
 	apiName     string
 	apiVersion  string
-	header      string // canonical form of Header
+	header      string  // canonical form of Header
+	places      []place // where credentials are taken from, Authorization first
 	caddyError  bool
 	retryAfter  string        // seconds, for 503 answers
 	skew        time.Duration // clock_skew, or its default
@@ -186,6 +207,10 @@ type IssuerConfig struct {
 	// the claims retriever (WSO2 remoteUserClaimRetrievalEnabled).
 	RemoteClaims bool `json:"remote_claims,omitempty"`
 
+	// Introspection validates this issuer's opaque access tokens at its
+	// RFC 7662 introspection endpoint.
+	Introspection *IntrospectionConfig `json:"introspection,omitempty"`
+
 	// ConsumerKeyClaim names the claim holding the OAuth client ID that
 	// API Manager's key mappings are looked up by. Default: azp, falling
 	// back to the first aud value (as WSO2's MGW 3.2 does).
@@ -230,6 +255,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.header = h.Header
 	}
 	h.header = http.CanonicalHeaderKey(h.header)
+	var err error
+	if h.places, err = h.credentialPlaces(); err != nil {
+		return err
+	}
+	if slices.Contains(h.RequireScopes, "") {
+		return errors.New("require_scopes: a scope is empty")
+	}
 	switch h.ErrorResponse {
 	case "", "wso2":
 	case "caddy":
@@ -415,6 +447,16 @@ func (h *Handler) validatorConfig() (validator.Config, error) {
 		}
 		cfg.CacheSize = *h.ValidationCache
 	}
+	if k := h.APIKeys; k != nil {
+		if len(k.Certificates) == 0 {
+			return cfg, errors.New("api_keys needs a certificate: API Manager's API-key signing certificate")
+		}
+		keys, err := loadPublicKeys(k.Certificates)
+		if err != nil {
+			return cfg, fmt.Errorf("api_keys: %w", err)
+		}
+		cfg.APIKeys = &validator.APIKeyConfig{Certificates: keys, ValidateSubscription: k.ValidateSubscription}
+	}
 	if h.API != nil {
 		if h.API.Name == "" || h.API.Version == "" {
 			return cfg, fmt.Errorf("api needs a name and a version")
@@ -439,7 +481,7 @@ func (h *Handler) validatorConfig() (validator.Config, error) {
 				return cfg, fmt.Errorf("issuer %q: %w", ic.Issuer, err)
 			}
 		}
-		cfg.Issuers = append(cfg.Issuers, validator.IssuerConfig{
+		vic := validator.IssuerConfig{
 			Issuer:               ic.Issuer,
 			Audiences:            ic.Audience,
 			JWKSURL:              ic.JWKSURL,
@@ -448,9 +490,51 @@ func (h *Handler) validatorConfig() (validator.Config, error) {
 			ValidateSubscription: ic.ValidateSubscription,
 			RemoteClaims:         ic.RemoteClaims,
 			ConsumerKeyClaim:     ic.ConsumerKeyClaim,
-		})
+		}
+		if ic.Introspection != nil {
+			if vic.Introspection, vic.TokenPattern, err = introspectionConfig(ic.Issuer, ic.Introspection); err != nil {
+				return cfg, fmt.Errorf("issuer %q: introspection: %w", ic.Issuer, err)
+			}
+		}
+		cfg.Issuers = append(cfg.Issuers, vic)
 	}
 	return cfg, nil
+}
+
+// introspectionConfig turns an issuer's introspection block into the
+// validator's input: placeholders in the credentials replaced, the CA
+// read, the pattern compiled, the calls counted in the metrics.
+func introspectionConfig(issuer string, c *IntrospectionConfig) (*introspection.Config, *regexp.Regexp, error) {
+	var pattern *regexp.Regexp
+	if c.TokenPattern != "" {
+		var err error
+		if pattern, err = regexp.Compile(c.TokenPattern); err != nil {
+			return nil, nil, fmt.Errorf("token_pattern: %w", err)
+		}
+	}
+	if c.MaxConcurrent < 0 {
+		return nil, nil, fmt.Errorf("max_concurrent %d: must be positive", c.MaxConcurrent)
+	}
+	transport, err := tlsTransport(c.CACert)
+	if err != nil {
+		return nil, nil, err
+	}
+	repl := caddy.NewReplacer()
+	calls := map[string]prometheus.Counter{}
+	for _, outcome := range []string{introspection.OutcomeActive, introspection.OutcomeInactive, introspection.OutcomeInvalid, introspection.OutcomeError} {
+		calls[outcome] = metrics.introspections.WithLabelValues(issuer, outcome)
+	}
+	return &introspection.Config{
+		URL:           c.URL,
+		ClientID:      repl.ReplaceKnown(c.ClientID, ""),
+		ClientSecret:  repl.ReplaceKnown(c.ClientSecret, ""),
+		Transport:     transport,
+		Timeout:       time.Duration(c.Timeout),
+		CacheTTL:      time.Duration(c.CacheTTL),
+		NegativeTTL:   time.Duration(c.NegativeTTL),
+		MaxConcurrent: c.MaxConcurrent,
+		OnCall:        func(call introspection.Call) { calls[call.Outcome].Inc() },
+	}, pattern, nil
 }
 
 // loadPublicKeys reads every key of the PEM files, in order.

@@ -2,8 +2,10 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -99,6 +101,22 @@ func readCertPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("ca_cert %s: %w", file, err)
 	}
 	return pool, nil
+}
+
+// tlsTransport is a transport of its own (its idle connections closed
+// with its user) that checks servers' certificates against the CAs of
+// caCert, or the system roots when it is empty. Verification is never off.
+func tlsTransport(caCert string) (*http.Transport, error) {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if caCert != "" {
+		pool, err := readCertPool(caCert)
+		if err != nil {
+			return nil, err
+		}
+		transport.TLSClientConfig.RootCAs = pool
+	}
+	return transport, nil
 }
 
 // Retrieve asks the key manager for the user's claims.
