@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/strictjson"
 )
 
 // MaxAnswerSize is the largest introspection answer read, in bytes.
@@ -19,9 +18,6 @@ const MaxAnswerSize = 64 << 10
 // maxTimestamp is 9999-12-31T23:59:59Z, the largest exp, nbf or iat
 // accepted (as for JWTs).
 const maxTimestamp = 253402300799
-
-// maxDepth bounds the nesting of an answer's objects and arrays.
-const maxDepth = 32
 
 // Answer is an active, valid introspection answer (RFC 7662 section 2.2).
 // It is handed to the convert function of New and not kept afterwards.
@@ -56,8 +52,10 @@ type Answer struct {
 // active (the server did not answer the question); ErrInactive when active
 // is false or token_use names another kind of token; ErrInvalid when a
 // registered member has the wrong type. No error means active is true.
+// The claims are slices of body, which must not change afterwards (each
+// answer is read into a buffer of its own).
 func parseAnswer(body []byte) (*Answer, error) {
-	members, err := strictObject(body)
+	members, err := strictjson.ParseObject(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: answer is not a strict JSON object: %w", ErrUnavailable, err)
 	}
@@ -112,16 +110,21 @@ func parseAnswer(body []byte) (*Answer, error) {
 	return a, nil
 }
 
-// jsonString returns the value of raw, which must be a JSON string.
+// jsonString returns the value of raw, which must be a JSON string that
+// the strict parser accepted.
 func jsonString(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || raw[0] != '"' {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", errors.New("not a string")
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", err
+	body := raw[1 : len(raw)-1]
+	if !bytes.ContainsRune(body, '\\') {
+		return string(body), nil
 	}
-	return s, nil
+	s, ok := strictjson.AppendUnescaped(nil, body)
+	if !ok {
+		return "", errors.New("not a string")
+	}
+	return string(s), nil
 }
 
 // stringMember returns the string member name, "" when absent.
@@ -200,126 +203,4 @@ func stringsMember(members map[string]json.RawMessage, name string, split bool) 
 		}
 	}
 	return list, nil
-}
-
-// strictObject reads data as one JSON object and returns its members. Beyond
-// what encoding/json checks it refuses invalid UTF-8, escapes of lone UTF-16
-// surrogates, duplicate member names at any depth (compared after
-// unescaping), nesting deeper than maxDepth and anything after the object:
-// encoding/json takes the last of two members silently, and another parser
-// of the same answer might take the first.
-func strictObject(data []byte) (map[string]json.RawMessage, error) {
-	if !utf8.Valid(data) {
-		return nil, errors.New("not valid UTF-8")
-	}
-	if err := walk(data); err != nil {
-		return nil, err
-	}
-	if err := checkSurrogates(data); err != nil {
-		return nil, err
-	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(data, &members); err != nil {
-		return nil, err
-	}
-	return members, nil
-}
-
-// frame is an object or an array being walked.
-type frame struct {
-	names map[string]struct{} // nil for an array
-	key   bool                // an object's next token is a member name or its end
-}
-
-// walk checks that data is exactly one JSON object, no deeper than
-// maxDepth, without duplicate member names in any of its objects.
-func walk(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // numbers are checked, not converted
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok != json.Delim('{') {
-		return errors.New("not a JSON object")
-	}
-	stack := []frame{{names: map[string]struct{}{}, key: true}}
-	for len(stack) > 0 {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		top := &stack[len(stack)-1]
-		if top.names != nil && top.key {
-			if tok == json.Delim('}') {
-				stack = stack[:len(stack)-1]
-				continue
-			}
-			name, ok := tok.(string)
-			if !ok {
-				return errors.New("expected a member name")
-			}
-			if _, dup := top.names[name]; dup {
-				return fmt.Errorf("duplicate member %.64q", name)
-			}
-			top.names[name] = struct{}{}
-			top.key = false
-			continue
-		}
-		if top.names != nil {
-			top.key = true // after this value
-		}
-		switch tok {
-		case json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		case json.Delim('{'), json.Delim('['):
-			if len(stack) >= maxDepth {
-				return fmt.Errorf("nested deeper than %d", maxDepth)
-			}
-			f := frame{}
-			if tok == json.Delim('{') {
-				f = frame{names: map[string]struct{}{}, key: true}
-			}
-			stack = append(stack, f)
-		}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the object")
-	}
-	return nil
-}
-
-// checkSurrogates refuses \u escapes of lone UTF-16 surrogates, which
-// encoding/json turns into U+FFFD. data must be valid JSON: a backslash is
-// then always the start of an escape within a string.
-func checkSurrogates(data []byte) error {
-	for i := 0; i < len(data); i++ {
-		if data[i] != '\\' {
-			continue
-		}
-		if data[i+1] != 'u' {
-			i++
-			continue
-		}
-		r := hex4(data[i+2 : i+6])
-		switch {
-		case !utf16.IsSurrogate(r):
-			i += 5
-		case r < 0xDC00 && i+12 <= len(data) && data[i+6] == '\\' && data[i+7] == 'u' &&
-			hex4(data[i+8:i+12]) >= 0xDC00 && hex4(data[i+8:i+12]) <= 0xDFFF:
-			i += 11
-		default:
-			return errors.New("escape of a lone UTF-16 surrogate")
-		}
-	}
-	return nil
-}
-
-// hex4 reads four hex digits, -1 when they are not.
-func hex4(b []byte) rune {
-	v, err := strconv.ParseUint(string(b), 16, 16)
-	if err != nil {
-		return -1
-	}
-	return rune(v)
 }

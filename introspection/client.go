@@ -55,6 +55,10 @@ func (in *Introspector[T]) call(ctx context.Context, token string) ([]byte, erro
 			ErrUnavailable, cap(in.slots), in.cfg.Timeout, context.Cause(ctx))
 	}
 	defer func() { <-in.slots }()
+	if ctx.Err() != nil { // the slot came as the time ran out
+		return nil, fmt.Errorf("%w: waiting for one of %d call slots (timeout %s): %w",
+			ErrUnavailable, cap(in.slots), in.cfg.Timeout, context.Cause(ctx))
+	}
 
 	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.cfg.URL, strings.NewReader(form.Encode()))
@@ -80,7 +84,7 @@ func (in *Introspector[T]) call(ctx context.Context, token string) ([]byte, erro
 		return nil, fmt.Errorf("%w: POST %s: status %d", ErrUnavailable, in.endpoint, resp.StatusCode)
 	}
 	ct := resp.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+	if !isJSON(ct) {
 		return nil, fmt.Errorf("%w: POST %s: answer of type %.64q is not JSON", ErrUnavailable, in.endpoint, ct)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerSize+1))
@@ -91,6 +95,16 @@ func (in *Introspector[T]) call(ctx context.Context, token string) ([]byte, erro
 		return nil, fmt.Errorf("%w: POST %s: answer larger than %d bytes", ErrUnavailable, in.endpoint, MaxAnswerSize)
 	}
 	return body, nil
+}
+
+// isJSON tells whether a Content-Type is JSON's (application/json or a
+// +json type), parsing it only when it is not the usual one.
+func isJSON(contentType string) bool {
+	if contentType == "application/json" || strings.HasPrefix(contentType, "application/json;") {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // unwrapURLError drops the url.Error around err: it repeats the URL, which

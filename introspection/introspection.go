@@ -333,7 +333,8 @@ func (in *Introspector[T]) Introspect(ctx context.Context, token string, digest 
 			return v, true, err
 		}
 		f = &flight[T]{done: make(chan struct{})}
-		f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
+		// Waiting for a slot and the call together take at most Timeout.
+		f.ctx, f.cancel = context.WithTimeout(context.WithoutCancel(ctx), in.cfg.Timeout)
 		in.flights[digest] = f
 		go in.run(f, token, digest)
 	}
@@ -387,9 +388,7 @@ func expired(exp time.Time) error {
 func (in *Introspector[T]) run(f *flight[T], token string, digest [32]byte) {
 	defer f.cancel()
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(f.ctx, in.cfg.Timeout)
-	body, err := in.call(ctx, token)
-	cancel()
+	body, err := in.call(f.ctx, token)
 	var v T
 	outcome := OutcomeError
 	if err == nil {

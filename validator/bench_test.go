@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/strictjson"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/testkit"
 )
 
@@ -54,7 +55,7 @@ func BenchmarkParseObject(b *testing.B) {
 	payload := testkit.MustJSON(b, testkit.AccessClaims(testIssuer))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := parseObject(payload); err != nil {
+		if _, err := strictjson.ParseObject(payload); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -61,17 +61,13 @@ func (v *Validator) fromAnswer(iss *Issuer, a *introspection.Answer) (*Token, er
 		Digest:    a.Digest,
 	}
 	if a.Subject != "" {
-		// The backend JWT's sub (and enduser) is the user the answer names.
+		// The backend JWT's sub (and enduser) is the user the answer
+		// names. The answer's map is the token's own from now on.
 		sub, err := json.Marshal(a.Subject)
 		if err != nil {
 			return nil, err
 		}
-		claims := make(map[string]json.RawMessage, len(a.Claims)+1)
-		for k, raw := range a.Claims {
-			claims[k] = raw
-		}
-		claims["sub"] = sub
-		t.Claims = claims
+		t.Claims["sub"] = sub
 	}
 	t.ConsumerKey = a.ClientID
 	if iss.ConsumerKeyClaim != "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/rawjson"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/strictjson"
 )
 
 // The members of a subscribedAPIs entry that Subscription holds, indexes
@@ -139,6 +140,6 @@ func stringEquals(raw []byte, s string) bool {
 		return string(body) == s
 	}
 	var buf [128]byte
-	v, ok := appendUnescaped(buf[:0], body)
+	v, ok := strictjson.AppendUnescaped(buf[:0], body)
 	return ok && string(v) == s
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/rawjson"
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/strictjson"
 )
 
 // maxTimestamp is 9999-12-31T23:59:59Z, the largest exp, nbf or iat accepted.
@@ -130,7 +131,7 @@ func splitEncoded(token []byte, enc *base64.Encoding) (*compact, error) {
 	if c.alg, c.kid, err = readHeader(hb); err != nil {
 		return nil, err
 	}
-	if c.claims, err = parseObject(pb); err != nil {
+	if c.claims, err = strictjson.ParseObject(pb); err != nil {
 		return nil, invalidf("payload: %v", err)
 	}
 	return c, nil
@@ -181,7 +182,7 @@ func decodePart(enc *base64.Encoding, buf, part []byte, what string) (decoded, g
 func readHeader(data []byte) (alg, kid string, err error) {
 	var algRaw, kidRaw, ctyRaw []byte
 	crit := false
-	err = walkObject(data, func(name, value []byte) {
+	err = strictjson.WalkObject(data, func(name, value []byte) {
 		switch string(name) {
 		case "alg":
 			algRaw = value
@@ -270,7 +271,7 @@ func jsonStringBytes(raw []byte) ([]byte, bool) {
 	if bytes.IndexByte(body, '\\') < 0 {
 		return body, true
 	}
-	return appendUnescaped(make([]byte, 0, len(body)), body)
+	return strictjson.AppendUnescaped(make([]byte, 0, len(body)), body)
 }
 
 // timeClaim returns the NumericDate claim name: a JSON integer, no fraction

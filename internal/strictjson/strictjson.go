@@ -1,4 +1,9 @@
-package validator
+// Package strictjson reads JSON objects strictly: the member names and raw
+// values of one object, refusing what encoding/json accepts silently and
+// two parsers could read differently (duplicate names at any depth,
+// invalid UTF-8, lone surrogate escapes, deep nesting). Token headers and
+// payloads and introspection answers are read with it.
+package strictjson
 
 import (
 	"bytes"
@@ -10,22 +15,22 @@ import (
 	"unicode/utf8"
 )
 
-// maxJSONDepth bounds the nesting of a token's header and payload. A real
-// access token nests three or four levels; deeper is an attack on the parser.
-const maxJSONDepth = 32
+// MaxDepth bounds the nesting of an object. A real access token nests
+// three or four levels; deeper is an attack on the parser.
+const MaxDepth = 32
 
-// parseObject reads a JSON object strictly and returns its members, each
+// ParseObject reads a JSON object strictly and returns its members, each
 // value as the raw JSON it was written as. Beyond RFC 8259 it refuses
 // invalid UTF-8, escapes of lone UTF-16 surrogates, duplicate member names
 // at any depth (names compared after unescaping) and nesting deeper than
-// maxJSONDepth. encoding/json accepts all of these silently, which would let
+// MaxDepth. encoding/json accepts all of these silently, which would let
 // two parsers of one token disagree on what it says.
-func parseObject(data []byte) (map[string]json.RawMessage, error) {
+func ParseObject(data []byte) (map[string]json.RawMessage, error) {
 	// Members are collected first so that the map is made at its size:
 	// making it is most of the cost of reading a token.
 	var small [24]rawMember
 	list := small[:0]
-	err := walkObject(data, func(name, value []byte) {
+	err := WalkObject(data, func(name, value []byte) {
 		list = append(list, rawMember{name, value})
 	})
 	if err != nil {
@@ -38,7 +43,7 @@ func parseObject(data []byte) (map[string]json.RawMessage, error) {
 	return members, nil
 }
 
-// rawMember is a member of a JSON object as walkObject reports it.
+// rawMember is a member of a JSON object as WalkObject reports it.
 type rawMember struct {
 	name, value []byte
 }
@@ -97,14 +102,14 @@ func memberName(name []byte) string {
 	return string(name)
 }
 
-// walkObject reads data as one JSON object, as strictly as parseObject,
+// WalkObject reads data as one JSON object, as strictly as ParseObject,
 // and calls member with the unescaped name and the raw value of each of its
 // members, in order. The name is a slice of data or, when it holds an
 // escape, of a buffer of the walk's own; the value is a slice of data. Both
 // are capped, so appending to them cannot overwrite anything, and neither
 // is changed afterwards. When it returns an error, member may have been
 // called for some members: everything it was told must then be discarded.
-func walkObject(data []byte, member func(name, value []byte)) error {
+func WalkObject(data []byte, member func(name, value []byte)) error {
 	if !utf8.Valid(data) {
 		return errors.New("not valid UTF-8")
 	}
@@ -199,8 +204,8 @@ func (s *scanner) literal(lit string) error {
 // enter and leave count the nesting of objects and arrays.
 func (s *scanner) enter() error {
 	s.depth++
-	if s.depth > maxJSONDepth {
-		return s.errorf("nested deeper than %d", maxJSONDepth)
+	if s.depth > MaxDepth {
+		return s.errorf("nested deeper than %d", MaxDepth)
 	}
 	return nil
 }
@@ -272,7 +277,7 @@ func (s *scanner) name() ([]byte, error) {
 	}
 	start := len(s.unescaped)
 	var ok bool
-	if s.unescaped, ok = appendUnescaped(s.unescaped, body); !ok {
+	if s.unescaped, ok = AppendUnescaped(s.unescaped, body); !ok {
 		return nil, s.errorf("bad escape")
 	}
 	return s.unescaped[start:len(s.unescaped):len(s.unescaped)], nil
@@ -430,12 +435,12 @@ func hex4(b []byte, at int) (rune, bool) {
 	return r, true
 }
 
-// appendUnescaped appends the value of a JSON string body (without its
+// AppendUnescaped appends the value of a JSON string body (without its
 // quotes) to dst. It reports false, having appended part of it, when body
 // holds a quote, a control character or an escape the strict reader would
 // refuse; it does not check the UTF-8 of the rest (the reader checks a whole
 // document at once).
-func appendUnescaped(dst, body []byte) ([]byte, bool) {
+func AppendUnescaped(dst, body []byte) ([]byte, bool) {
 	for len(body) > 0 {
 		i := bytes.IndexByte(body, '\\')
 		if i < 0 {
