@@ -240,45 +240,64 @@ func TestIntrospectionCaching(t *testing.T) {
 }
 
 // TestIntrospectionMaxConcurrent: no more calls in flight than
-// max_concurrent; requests beyond it wait at most timeout, then 503, and
-// make no call.
+// max_concurrent, the others waiting for a free one; requests that wait
+// longer than timeout are 503.
 func TestIntrospectionMaxConcurrent(t *testing.T) {
 	s := newOpaqueSite(t, "max_concurrent 2\ntimeout 2s")
-	release := make(chan struct{})
+	var gate atomic.Pointer[chan struct{}]
 	var inFlight, most atomic.Int64
 	s.hydra.SetHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 		}
 		select {
-		case <-release:
+		case <-*gate.Load():
 		case <-r.Context().Done():
-			return
 		}
+		inFlight.Add(-1) // before the answer, after which the client frees its slot
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"active":true,"sub":"bob","aud":"api://pizza"}`)
 	}))
-	statuses := make(chan int, 5)
-	for i := range 5 {
-		go func() {
-			r, err := s.g.TryGet("/", bearer(fmt.Sprintf("ory_at_concurrent_%d", i))...)
-			if err != nil {
-				r.Status = -1
-			}
-			statuses <- r.Status
-		}()
+	// send sends n requests with new tokens while the gate holds the
+	// calls, waits until two calls are in flight, opens the gate then when
+	// release is set (else once the answers are in) and returns the
+	// statuses.
+	send := func(n int, prefix string, release bool) map[int]int {
+		held := make(chan struct{})
+		gate.Store(&held)
+		statuses := make(chan int, n)
+		for i := range n {
+			go func() {
+				r, err := s.g.TryGet("/", bearer(fmt.Sprintf("ory_at_%s_%d", prefix, i))...)
+				if err != nil {
+					r.Status = -1
+				}
+				statuses <- r.Status
+			}()
+		}
+		testkit.WaitFor(t, "two calls in flight", func() bool { return inFlight.Load() == 2 })
+		if release {
+			close(held)
+		}
+		count := map[int]int{}
+		for range n {
+			count[<-statuses]++
+		}
+		if !release {
+			close(held)
+		}
+		return count
 	}
-	count := map[int]int{}
-	for range 5 {
-		count[<-statuses]++
+
+	// Released before the timeout: every request passes, two calls at a time.
+	count := send(5, "released", true)
+	if count[200] != 5 || most.Load() != 2 || s.hydra.Calls("") != 5 {
+		t.Fatalf("statuses %v, %d calls, at most %d in flight; want five 200s, 5 calls, 2 in flight", count, s.hydra.Calls(""), most.Load())
 	}
-	if count[503] != 5 || most.Load() != 2 || s.hydra.Calls("") != 2 {
-		t.Fatalf("statuses %v with at most %d calls in flight, %d calls; want five 503s, 2 calls", count, most.Load(), s.hydra.Calls(""))
-	}
-	close(release)
-	if r := s.g.Get("/", bearer("ory_at_after")...); r.Status != 200 {
-		t.Fatalf("after the calls ended: %d %s", r.Status, r.Body)
+	// Held past the timeout: the two calls and the request waiting for a
+	// free one are 503.
+	if count := send(3, "held", false); count[503] != 3 {
+		t.Fatalf("statuses %v, want three 503s", count)
 	}
 }
 

@@ -50,6 +50,10 @@ var (
 		"Renew the access token and try again")
 	faultForbidden = newFault(http.StatusForbidden, 900908, "Resource forbidden",
 		"The access token is not subscribed to this API")
+	// faultRestricted is faultForbidden for an API key whose permittedIP
+	// or permittedReferer does not permit the request.
+	faultRestricted = newFault(http.StatusForbidden, 900908, "Resource forbidden",
+		"The API key is not permitted from this client address or referer")
 	faultScope = newFault(http.StatusForbidden, 900910, "The access token does not allow you to access the requested resource",
 		"The access token lacks a scope this resource requires")
 	faultBlocked = newFault(http.StatusForbidden, 900907, "The requested API is temporarily blocked",
@@ -71,8 +75,10 @@ func faultFor(err error) *fault {
 	switch {
 	case errors.Is(err, validator.ErrExpired):
 		return faultExpired
-	case errors.Is(err, validator.ErrNotSubscribed), errors.Is(err, validator.ErrForbidden):
+	case errors.Is(err, validator.ErrNotSubscribed):
 		return faultForbidden
+	case errors.Is(err, validator.ErrForbidden):
+		return faultRestricted
 	case errors.Is(err, validator.ErrUnavailable):
 		return faultUnavailable
 	default:

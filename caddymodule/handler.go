@@ -87,7 +87,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if tok.Restrictions != nil {
 		// An API key's permittedIP and permittedReferer.
 		if err := tok.Restrictions.Permits(clientIP(r), r.Header.Get("Referer")); err != nil {
-			return h.refuse(w, r, faultForbidden, err, tok)
+			return h.refuse(w, r, faultRestricted, err, tok)
 		}
 	}
 	var data apimdata.Result

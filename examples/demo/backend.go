@@ -36,6 +36,9 @@ type backendAnswer struct {
 	// AuthorizationReceived is false when the gateway stripped the
 	// caller's access token (strip_authorization).
 	AuthorizationReceived bool `json:"authorization_received"`
+	// APIKeyReceived is false when the gateway stripped the caller's API
+	// key from the apikey header or query parameter.
+	APIKeyReceived bool `json:"apikey_received"`
 	// BackendJWT is the decoded X-JWT-Assertion; nil when there was none.
 	BackendJWT *decodedJWT `json:"backend_jwt"`
 }
@@ -68,6 +71,7 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 		Method:                r.Method,
 		Path:                  r.URL.Path,
 		AuthorizationReceived: r.Header.Get("Authorization") != "",
+		APIKeyReceived:        r.Header.Get("apikey") != "" || r.URL.Query().Has("apikey"),
 	}
 	if token := r.Header.Get(assertionHeader); token != "" {
 		answer.BackendJWT = b.decode(r.Context(), token)

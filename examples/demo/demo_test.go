@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,16 @@ func TestOnce(t *testing.T) {
 		"6. a 3.2+ token whose subscription is BLOCKED in API Manager: HTTP 403, fault 900907 The requested API is temporarily blocked, as expected",
 		"7. a 3.2+ token whose subscription is ON_HOLD in API Manager: HTTP 403, fault 900909 The subscription to the API is inactive, as expected",
 		"8. revocation through the admin API: 201, then HTTP 401, fault 900901; status, flush and api_manager/refresh 200, as expected",
-		"all 8 answers are as expected",
+		"9. an opaque token, introspected: HTTP 200, as expected",
+		`username                                     "alice@carbon.super"`,
+		"10. the same opaque token, revoked at the issuer (then POST /backend_jwt/flush): HTTP 401, fault 900901 Invalid Credentials, as expected",
+		"11. an API key in the apikey header: HTTP 200, as expected",
+		`token_type                                   "apiKey"`,
+		"12. an API key for https://*.example.com/* from https://shop.example.com/order: HTTP 200, as expected",
+		"13. an API key for https://*.example.com/* from https://evil.example.org/: HTTP 403, fault 900908 Resource forbidden, as expected",
+		"14. a POST with a token without the scope menu:write: HTTP 403, fault 900910 The access token does not allow you to access the requested resource, as expected",
+		"15. a POST with a token with the scope menu:write: HTTP 200, as expected",
+		"all 15 answers are as expected",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the output lacks %q; it is:\n%s", want, text)
@@ -52,6 +62,24 @@ func TestOnce(t *testing.T) {
 		t.Error("the output does not name the storage folder")
 	} else if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
 		t.Errorf("the storage folder %s is still there (%v)", m[1], err)
+	}
+}
+
+// TestTryThisMatchesChecks keeps the printed curl examples and the checks
+// of -once numbered alike.
+func TestTryThisMatchesChecks(t *testing.T) {
+	var out bytes.Buffer
+	d := demo{gw: gatewayConfig{Port: 8787, AdminPort: 2019}, issuer: "http://127.0.0.1:8788"}
+	d.printTryThis(&out)
+	steps := exampleSteps()
+	numbered := regexp.MustCompile(`(?m)^# (\d+)\. `).FindAllStringSubmatch(out.String(), -1)
+	if len(numbered) != len(steps) {
+		t.Fatalf("%d numbered curl examples, %d checks:\n%s", len(numbered), len(steps), out.String())
+	}
+	for n, m := range numbered {
+		if m[1] != strconv.Itoa(n+1) {
+			t.Errorf("curl example %d is numbered %s", n+1, m[1])
+		}
 	}
 }
 

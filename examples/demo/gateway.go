@@ -31,6 +31,10 @@ type gatewayConfig struct {
 	IssuerURL string // DEMO_ISSUER_URL: the demo issuer's base URL
 	Backend   string // DEMO_BACKEND: the demo backend's host:port
 	Storage   string // DEMO_STORAGE: Caddy's storage folder
+	// APIKeyCert is DEMO_APIKEY_CERT: the PEM file of the demo's API-key
+	// signing certificate, which api_keys reads when the Caddyfile is
+	// adapted.
+	APIKeyCert string
 }
 
 // url is the gateway's base URL.
@@ -48,6 +52,7 @@ func startGateway(c gatewayConfig) error {
 		"DEMO_ISSUER_URL":   c.IssuerURL,
 		"DEMO_BACKEND":      c.Backend,
 		"DEMO_STORAGE":      c.Storage,
+		"DEMO_APIKEY_CERT":  c.APIKeyCert,
 		// Caddy keeps a few files of its own (instance.uuid) in its data
 		// folder: keep them out of the user's home too.
 		"XDG_DATA_HOME": c.Storage,

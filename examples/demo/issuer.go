@@ -33,26 +33,39 @@ const demoClientID = "JzCLuJq6kHIpMhK7C5OhiWN7cPsa"
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9._*-]{1,64}$`)
 
 // issuer stands in for a WSO2 key manager: it mints self-contained access
-// tokens signed with a key made at start and publishes that key as a JWKS.
+// tokens signed with a key made at start and publishes that key as a JWKS;
+// it mints opaque access tokens and answers their introspection; and it
+// mints API keys as API Manager does, signed with an API-key signing key
+// made at start.
 //
-//	GET /token?user=alice&api=PizzaShackAPI&version=1.0.0&expires_in=3600
-//	GET /token?user=alice&format=3.2&state=BLOCKED
-//	GET /token?user=bob&jti=stolen-1
-//	GET /jwks
-//	GET /internal/data/v1/...   API Manager's internal data API
+//	GET  /token?user=alice&api=PizzaShackAPI&version=1.0.0&expires_in=3600
+//	GET  /token?user=alice&format=3.2&state=BLOCKED
+//	GET  /token?user=bob&jti=stolen-1
+//	GET  /token?user=alice&scope=menu:write
+//	GET  /token?user=alice&format=opaque
+//	POST /introspect            RFC 7662, HTTP Basic gateway:gateway-secret
+//	POST /revoke                token=…: the opaque token becomes inactive
+//	GET  /apikey?user=alice&permitted_referer=https://*.example.com/*
+//	GET  /jwks
+//	GET  /internal/data/v1/...  API Manager's internal data API
 //
-// The token endpoint answers the bare token, so `TOKEN=$(curl -s ...)` works.
-// A negative expires_in gives a token that has already expired. format=3.2
-// gives a token as API Manager 3.2 and later issue them, without
-// application or subscribedAPIs; its azp is the consumer key of the demo
-// application whose subscription to PizzaShackAPI is in state (default
-// UNBLOCKED), as the data API tells the gateway.
+// The token and API-key endpoints answer the bare token, so
+// `TOKEN=$(curl -s ...)` works. A negative expires_in gives a token that
+// has already expired. scope grants scopes (space separated) besides
+// am_application_scope and default. format=3.2 gives a token as API
+// Manager 3.2 and later issue them, without application or subscribedAPIs;
+// its azp is the consumer key of the demo application whose subscription
+// to PizzaShackAPI is in state (default UNBLOCKED), as the data API tells
+// the gateway. format=opaque gives a UUID whose introspection answer's
+// client_id is that consumer key.
 type issuer struct {
 	server
 	key         *rsa.PrivateKey
 	kid         string
 	jwks        []byte
 	jwksFetches atomic.Int64
+	opaque      opaqueStore
+	apiKeys     *apiKeySigner
 }
 
 // startIssuer makes the signing key and starts the issuer on port of
@@ -71,6 +84,9 @@ func startIssuer(port int) (*issuer, error) {
 		return nil, fmt.Errorf("issuer: key thumbprint: %w", err)
 	}
 	i := &issuer{key: key, kid: base64.RawURLEncoding.EncodeToString(thumb)}
+	if i.apiKeys, err = newAPIKeySigner(); err != nil {
+		return nil, err
+	}
 	for name, value := range map[string]any{jwk.KeyIDKey: i.kid, jwk.AlgorithmKey: jwa.RS256, jwk.KeyUsageKey: "sig"} {
 		if err := pub.Set(name, value); err != nil {
 			return nil, fmt.Errorf("issuer: setting %s: %w", name, err)
@@ -87,6 +103,9 @@ func startIssuer(port int) (*issuer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /token", i.serveToken)
 	mux.HandleFunc("GET /jwks", i.serveJWKS)
+	mux.HandleFunc("POST "+introspectPath, i.serveIntrospect)
+	mux.HandleFunc("POST "+revokePath, i.serveRevoke)
+	mux.HandleFunc("GET "+apiKeyPath, i.serveAPIKey)
 	mux.HandleFunc("POST "+claimsPath, i.serveClaims)
 	mux.Handle("GET "+apimfakePath, apimfake.New(claimsUser, claimsPassword, "carbon.super", demoAPIMData()))
 	if err := i.start("issuer", port, mux); err != nil {
@@ -165,43 +184,22 @@ func (i *issuer) serveClaims(w http.ResponseWriter, r *http.Request) {
 
 // serveToken mints an access token from the query parameters.
 func (i *issuer) serveToken(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	req := tokenRequest{
-		User:      orDefault(q.Get("user"), "alice"),
-		API:       orDefault(q.Get("api"), "PizzaShackAPI"),
-		Version:   orDefault(q.Get("version"), "1.0.0"),
-		ExpiresIn: time.Hour,
+	req, problem := parseTokenRequest(r)
+	if problem != "" {
+		http.Error(w, problem, http.StatusBadRequest)
+		return
 	}
-	for _, v := range []string{req.User, req.API, req.Version} {
-		if !nameRE.MatchString(v) {
-			http.Error(w, fmt.Sprintf("%q: want 1 to 64 letters, digits or ._*-", v), http.StatusBadRequest)
+	var token string
+	var err error
+	if req.Format == "opaque" {
+		if req.JTI != "" {
+			http.Error(w, "jti: an opaque token has none", http.StatusBadRequest)
 			return
 		}
+		token, err = i.mintOpaque(req, time.Now())
+	} else {
+		token, err = i.mint(req, time.Now())
 	}
-	switch req.Format = q.Get("format"); req.Format {
-	case "", "3.2":
-	default:
-		http.Error(w, "format: want 3.2 (an API Manager 3.2+ token) or nothing", http.StatusBadRequest)
-		return
-	}
-	if req.JTI = q.Get("jti"); req.JTI != "" && !nameRE.MatchString(req.JTI) {
-		http.Error(w, "jti: want 1 to 64 letters, digits or ._*-", http.StatusBadRequest)
-		return
-	}
-	req.State = orDefault(q.Get("state"), "UNBLOCKED")
-	if !slices.Contains(demoStates, req.State) {
-		http.Error(w, fmt.Sprintf("state: want one of %s", strings.Join(demoStates, " ")), http.StatusBadRequest)
-		return
-	}
-	if s := q.Get("expires_in"); s != "" {
-		secs, err := strconv.Atoi(s)
-		if err != nil || secs == 0 || secs < -86400 || secs > 86400 {
-			http.Error(w, "expires_in: want seconds from -86400 to 86400, not 0 (negative: already expired)", http.StatusBadRequest)
-			return
-		}
-		req.ExpiresIn = time.Duration(secs) * time.Second
-	}
-	token, err := i.mint(req, time.Now())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -211,14 +209,72 @@ func (i *issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, token)
 }
 
+// maxScopes bounds the scopes a caller may ask for.
+const maxScopes = 8
+
+// scopeRE is what the token endpoint accepts for one scope.
+var scopeRE = regexp.MustCompile(`^[A-Za-z0-9._:/-]{1,64}$`)
+
+// defaultScope is the scope a WSO2 key manager grants an application that
+// asks for none.
+const defaultScope = "am_application_scope default"
+
+// parseTokenRequest reads the query parameters of the token and API-key
+// endpoints; problem, when not "", says what is wrong with them.
+func parseTokenRequest(r *http.Request) (req tokenRequest, problem string) {
+	q := r.URL.Query()
+	req = tokenRequest{
+		User:      orDefault(q.Get("user"), "alice"),
+		API:       orDefault(q.Get("api"), "PizzaShackAPI"),
+		Version:   orDefault(q.Get("version"), "1.0.0"),
+		ExpiresIn: time.Hour,
+	}
+	for _, v := range []string{req.User, req.API, req.Version} {
+		if !nameRE.MatchString(v) {
+			return req, fmt.Sprintf("%q: want 1 to 64 letters, digits or ._*-", v)
+		}
+	}
+	switch req.Format = q.Get("format"); req.Format {
+	case "", "3.2", "opaque":
+	default:
+		return req, "format: want 3.2 (an API Manager 3.2+ token), opaque (a UUID, for introspection) or nothing"
+	}
+	if req.JTI = q.Get("jti"); req.JTI != "" && !nameRE.MatchString(req.JTI) {
+		return req, "jti: want 1 to 64 letters, digits or ._*-"
+	}
+	req.State = orDefault(q.Get("state"), "UNBLOCKED")
+	if !slices.Contains(demoStates, req.State) {
+		return req, fmt.Sprintf("state: want one of %s", strings.Join(demoStates, " "))
+	}
+	if s := q.Get("expires_in"); s != "" {
+		secs, err := strconv.Atoi(s)
+		if err != nil || secs == 0 || secs < -86400 || secs > 86400 {
+			return req, "expires_in: want seconds from -86400 to 86400, not 0 (negative: already expired)"
+		}
+		req.ExpiresIn = time.Duration(secs) * time.Second
+	}
+	req.Scopes = strings.Fields(q.Get("scope"))
+	if len(req.Scopes) > maxScopes {
+		return req, fmt.Sprintf("scope: at most %d scopes", maxScopes)
+	}
+	for _, s := range req.Scopes {
+		if !scopeRE.MatchString(s) {
+			return req, fmt.Sprintf("scope %q: want 1 to 64 letters, digits or ._:/-", s)
+		}
+	}
+	return req, ""
+}
+
 // tokenRequest is what a caller of the token endpoint chooses.
 type tokenRequest struct {
 	User, API, Version string
-	// Format "3.2" mints an API Manager 3.2+ token of the application
-	// whose subscription is in State.
+	// Format "3.2" mints an API Manager 3.2+ token, and "opaque" an
+	// opaque one, of the application whose subscription is in State.
 	Format, State string
 	// JTI is the token's jti; "" makes a random one.
 	JTI string
+	// Scopes are granted besides am_application_scope and default.
+	Scopes []string
 	// ExpiresIn is the time from now to exp; negative: already expired.
 	ExpiresIn time.Duration
 }
@@ -226,11 +282,7 @@ type tokenRequest struct {
 // mint signs an access token with the claims a WSO2 API Manager 3.x key
 // manager puts in a self-contained token (SPEC's worked example).
 func (i *issuer) mint(req tokenRequest, now time.Time) (string, error) {
-	exp := now.Add(req.ExpiresIn)
-	iat := now
-	if req.ExpiresIn < 0 { // an expired token was issued an hour before it expired
-		iat = exp.Add(-time.Hour)
-	}
+	iat, exp := tokenTimes(req.ExpiresIn, now)
 	jti := req.JTI
 	if jti == "" {
 		var err error
@@ -243,7 +295,7 @@ func (i *issuer) mint(req tokenRequest, now time.Time) (string, error) {
 		"sub":     req.User + "@carbon.super",
 		"aud":     demoClientID,
 		"azp":     demoClientID,
-		"scope":   "am_application_scope default",
+		"scope":   scopeOf(req.Scopes),
 		"keytype": "PRODUCTION",
 		"iat":     iat.Unix(),
 		"nbf":     iat.Unix(),
@@ -290,6 +342,21 @@ func (i *issuer) mint(req tokenRequest, now time.Time) (string, error) {
 		return "", fmt.Errorf("issuer: signing: %w", err)
 	}
 	return string(token), nil
+}
+
+// tokenTimes are the iat and exp of a token that expires expiresIn from
+// now; one that has already expired was issued an hour before it expired.
+func tokenTimes(expiresIn time.Duration, now time.Time) (iat, exp time.Time) {
+	exp = now.Add(expiresIn)
+	if expiresIn < 0 {
+		return exp.Add(-time.Hour), exp
+	}
+	return now, exp
+}
+
+// scopeOf is the scope claim of a token granted extra scopes.
+func scopeOf(extra []string) string {
+	return strings.Join(append([]string{defaultScope}, extra...), " ")
 }
 
 // waitForJWKSFetch waits until the gateway has fetched the issuer's keys

@@ -1,5 +1,6 @@
 // Command demo runs the backend_jwt gateway end to end in one process, on
-// 127.0.0.1 only: a demo issuer that mints WSO2-style access tokens, Caddy
+// 127.0.0.1 only: a demo issuer that mints WSO2-style access tokens (JWTs,
+// and opaque ones it answers introspection for) and API keys, Caddy
 // with the backend_jwt module (configured from the Caddyfile beside this
 // file), and a demo backend that shows the backend JWT it receives and
 // checks its signature against the gateway's JWKS.
@@ -16,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/loopback"
@@ -37,8 +39,8 @@ type options struct {
 	AdminPort int
 	// IssuerPort is the demo issuer's port; 0 picks a free one.
 	IssuerPort int
-	// Once makes the demo send its four example requests, report the
-	// answers and return instead of serving until it is stopped.
+	// Once makes the demo send its example requests, report the answers
+	// and return instead of serving until it is stopped.
 	Once bool
 }
 
@@ -91,7 +93,7 @@ func parseFlags(args []string) (options, error) {
 }
 
 // run starts the issuer, the backend and the gateway, then either checks
-// the four example requests (opts.Once) or prints how to try them and
+// the example requests (opts.Once) or prints how to try them and
 // serves until ctx is done. Everything it started is stopped, and its
 // temporary folder removed, before it returns.
 func run(ctx context.Context, opts options, stdout io.Writer) (err error) {
@@ -110,7 +112,10 @@ func run(ctx context.Context, opts options, stdout io.Writer) (err error) {
 	}
 	stack.push(iss.close)
 
-	gw := gatewayConfig{Storage: storage, IssuerURL: iss.url}
+	gw := gatewayConfig{Storage: storage, IssuerURL: iss.url, APIKeyCert: filepath.Join(storage, "apikey-signing.pem")}
+	if err := os.WriteFile(gw.APIKeyCert, iss.apiKeys.certPEM, 0o644); err != nil {
+		return fmt.Errorf("writing the API-key signing certificate: %w", err)
+	}
 	if gw.Port, err = pickPort(opts.Port); err != nil {
 		return err
 	}
@@ -157,11 +162,13 @@ func (d demo) printAddresses(w io.Writer) {
 
   gateway (Caddy + backend_jwt)  %s    config: examples/demo/Caddyfile
   Caddy admin API                http://127.0.0.1:%d
-  demo issuer                    %s    tokens: /token, keys: /jwks
+  demo issuer                    %s    tokens: /token, keys: /jwks, API keys: /apikey,
+                                                            introspection: /introspect, revocation: /revoke
   demo backend                   %s    (behind the gateway)
   storage (managed signing key)  %s
+  API-key signing certificate    %s
 
-`, d.gw.url(), d.gw.AdminPort, d.issuer, d.backend, d.gw.Storage)
+`, d.gw.url(), d.gw.AdminPort, d.issuer, d.backend, d.gw.Storage, d.gw.APIKeyCert)
 }
 
 // printTryThis prints the curl commands to try against the running demo.
@@ -208,11 +215,44 @@ curl -s http://127.0.0.1:%[5]d/backend_jwt/status
 curl -s -X POST http://127.0.0.1:%[5]d/backend_jwt/flush
 curl -s -X POST http://127.0.0.1:%[5]d/backend_jwt/api_manager/refresh
 
+# 9. An opaque access token (a UUID): the gateway asks the issuer's introspection endpoint
+#    (RFC 7662); the answer's client_id is DemoApp-UNBLOCKED's consumer key in API Manager's
+#    data, so the backend JWT names that application: 200.
+TOKEN=$(curl -s '%[1]s/token?user=alice&format=opaque')
+curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[6]s
+
+# 10. Revoke it at the issuer. The gateway reuses the active answer up to cache_ttl (30s):
+#     empty its caches, and it is refused: 401, fault 900901 (Invalid Credentials).
+curl -s -X POST -d "token=$TOKEN" %[1]s/revoke
+curl -s -X POST http://127.0.0.1:%[5]d/backend_jwt/flush
+curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[6]s
+
+# 11. A WSO2 API key in the apikey header (or the apikey query parameter): 200; the
+#     application and subscription come from the key.
+APIKEY=$(curl -s '%[1]s/apikey?user=alice')
+curl -s %[3]s -H "apikey: $APIKEY" %[2]s
+
+# 12. An API key with permittedReferer %[7]s, sent from %[8]s: 200.
+APIKEY=$(curl -s '%[1]s/apikey?user=alice&permitted_referer=%[7]s')
+curl -s %[3]s -H "apikey: $APIKEY" -H 'Referer: %[8]s' %[2]s
+
+# 13. The same key sent from another site: 403, fault 900908 (Resource forbidden).
+curl -s %[3]s -H "apikey: $APIKEY" -H 'Referer: %[9]s' %[2]s
+
+# 14. Writing the menu (POST, PUT, PATCH, DELETE) needs the scope menu:write; a token
+#     without it: 403, fault 900910.
+TOKEN=$(curl -s '%[1]s/token?user=alice')
+curl -s %[3]s -X POST -H "Authorization: Bearer $TOKEN" %[2]s
+
+# 15. A token with the scope menu:write: 200.
+TOKEN=$(curl -s '%[1]s/token?user=alice&scope=menu:write')
+curl -s %[3]s -X POST -H "Authorization: Bearer $TOKEN" %[2]s
+
 # The public keys that verify the backend JWT, and the running config:
 curl -s %[4]s
 curl -s http://127.0.0.1:%[5]d/config/
 
-`, d.issuer, api, status, d.gw.jwksURL(), d.gw.AdminPort, d.gw.url()+v32Path)
+`, d.issuer, api, status, d.gw.jwksURL(), d.gw.AdminPort, d.gw.url()+v32Path, permittedReferer, goodReferer, badReferer)
 }
 
 // pickPort returns port, or a port free on 127.0.0.1 now when port is 0.

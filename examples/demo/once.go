@@ -7,51 +7,120 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 )
 
-// check is one example request and the answer it should get.
-type check struct {
-	what       string
-	tokenQuery string // the token endpoint's query; "" sends no token
-	path       string // of the API; "" is /pizzashack/menu
-	wantStatus int
-	wantFault  int // the fault code; 0 for a 200 from the backend
+// step is one numbered line of -once: an example request and the answer
+// it should get, or a short sequence of them. run returns a summary of
+// the answer ("HTTP 403, fault 900908 Resource forbidden") and writes
+// details (the backend JWT of a 200) to w.
+type step struct {
+	what string
+	run  func(d demo, ctx context.Context, client *http.Client, w io.Writer) (got string, err error)
 }
 
-// checks are the examples that the demo prints as curl commands.
-var checks = []check{
-	{"a valid token", "user=alice", "", http.StatusOK, 0},
-	{"a token subscribed to another API only", "user=alice&api=OtherAPI", "", http.StatusForbidden, 900908},
-	{"an expired token", "user=alice&expires_in=-60", "", http.StatusUnauthorized, 900903},
-	{"no token", "", "", http.StatusUnauthorized, 900902},
-	{"an API Manager 3.2+ token", "user=alice&format=3.2", v32Path, http.StatusOK, 0},
-	{"a 3.2+ token whose subscription is BLOCKED in API Manager", "user=alice&format=3.2&state=BLOCKED", v32Path, http.StatusForbidden, 900907},
-	{"a 3.2+ token whose subscription is ON_HOLD in API Manager", "user=alice&format=3.2&state=ON_HOLD", v32Path, http.StatusForbidden, 900909},
+// check is one example request and the answer it should get.
+type check struct {
+	what string
+	// credential is the demo issuer's endpoint and query that give the
+	// credential ("/token?user=alice"); "" sends none.
+	credential string
+	apiKey     bool   // send the credential in the apikey header, not as a Bearer token
+	method     string // "" is GET
+	path       string // of the API; "" is /pizzashack/menu
+	referer    string // the Referer header; "" sends none
+	wantStatus int
+	wantFault  int // the fault code; 0 for a 200 from the backend
+	// wantClaims are claims the backend JWT of a 200 must hold.
+	wantClaims map[string]string
+}
+
+// request is the step of one example request.
+func request(c check) step {
+	return step{c.what, func(d demo, ctx context.Context, client *http.Client, w io.Writer) (string, error) {
+		return d.checkOne(ctx, client, w, c)
+	}}
 }
 
 // v32Path is the route whose subscriptions come from API Manager's data.
 const v32Path = "/v32/pizzashack/menu"
 
-// wantClaims are claims the backend JWT of each 200 must hold, by path.
-var wantClaims = map[string]map[string]string{
-	"": {
+// Claims the backend JWT of each 200 must hold, by route and credential.
+var (
+	jwtClaims = map[string]string{
 		"sub":                            "alice@carbon.super",
 		"http://wso2.org/claims/apiname": "PizzaShackAPI",
 		"http://wso2.org/claims/tier":    "Gold",
 		// from the demo key manager's claims API (remote_claims)
 		"http://wso2.org/claims/givenname": "Alice",
-	},
-	v32Path: {
+	}
+	v32Claims = map[string]string{
 		"sub": "alice@carbon.super",
 		// from API Manager's data (api_manager)
 		"http://wso2.org/claims/applicationname": "DemoApp-UNBLOCKED",
 		"http://wso2.org/claims/subscriber":      "alice",
 		"http://wso2.org/claims/tier":            "Gold",
 		"http://wso2.org/claims/keytype":         "PRODUCTION",
-	},
+	}
+	apiKeyClaims = map[string]string{
+		"sub":                                    "alice@carbon.super",
+		"http://wso2.org/claims/apiname":         "PizzaShackAPI",
+		"http://wso2.org/claims/applicationname": "DemoApp-UNBLOCKED",
+		"http://wso2.org/claims/tier":            "Gold",
+		"http://wso2.org/claims/keytype":         "PRODUCTION",
+	}
+	scopedClaims = map[string]string{
+		"sub":                            "alice@carbon.super",
+		"http://wso2.org/claims/apiname": "PizzaShackAPI",
+	}
+)
+
+// The Referer patterns of the demo's API key with a permittedReferer, and
+// a site it permits and one it does not.
+const (
+	permittedReferer = "https://*.example.com/*"
+	goodReferer      = "https://shop.example.com/order"
+	badReferer       = "https://evil.example.org/"
+)
+
+// exampleSteps are the examples that the demo prints as curl commands, in
+// the same order.
+func exampleSteps() []step {
+	var opaque opaqueFlow
+	return []step{
+		request(check{what: "a valid token", credential: "/token?user=alice",
+			wantStatus: http.StatusOK, wantClaims: jwtClaims}),
+		request(check{what: "a token subscribed to another API only", credential: "/token?user=alice&api=OtherAPI",
+			wantStatus: http.StatusForbidden, wantFault: 900908}),
+		request(check{what: "an expired token", credential: "/token?user=alice&expires_in=-60",
+			wantStatus: http.StatusUnauthorized, wantFault: 900903}),
+		request(check{what: "no token",
+			wantStatus: http.StatusUnauthorized, wantFault: 900902}),
+		request(check{what: "an API Manager 3.2+ token", credential: "/token?user=alice&format=3.2", path: v32Path,
+			wantStatus: http.StatusOK, wantClaims: v32Claims}),
+		request(check{what: "a 3.2+ token whose subscription is BLOCKED in API Manager", credential: "/token?user=alice&format=3.2&state=BLOCKED", path: v32Path,
+			wantStatus: http.StatusForbidden, wantFault: 900907}),
+		request(check{what: "a 3.2+ token whose subscription is ON_HOLD in API Manager", credential: "/token?user=alice&format=3.2&state=ON_HOLD", path: v32Path,
+			wantStatus: http.StatusForbidden, wantFault: 900909}),
+		{"revocation through the admin API", demo.checkRevocation},
+		{"an opaque token, introspected", opaque.use},
+		{"the same opaque token, revoked at the issuer (then POST /backend_jwt/flush)", opaque.revokeAndUse},
+		request(check{what: "an API key in the apikey header", credential: apiKeyPath + "?user=alice", apiKey: true,
+			wantStatus: http.StatusOK, wantClaims: apiKeyClaims}),
+		request(check{what: "an API key for " + permittedReferer + " from " + goodReferer,
+			credential: apiKeyPath + "?user=alice&permitted_referer=" + url.QueryEscape(permittedReferer), apiKey: true, referer: goodReferer,
+			wantStatus: http.StatusOK, wantClaims: apiKeyClaims}),
+		request(check{what: "an API key for " + permittedReferer + " from " + badReferer,
+			credential: apiKeyPath + "?user=alice&permitted_referer=" + url.QueryEscape(permittedReferer), apiKey: true, referer: badReferer,
+			wantStatus: http.StatusForbidden, wantFault: 900908}),
+		request(check{what: "a POST with a token without the scope menu:write", credential: "/token?user=alice", method: http.MethodPost,
+			wantStatus: http.StatusForbidden, wantFault: 900910}),
+		request(check{what: "a POST with a token with the scope menu:write", credential: "/token?user=alice&scope=menu:write", method: http.MethodPost,
+			wantStatus: http.StatusOK, wantClaims: scopedClaims}),
+	}
 }
 
 // checkAll sends the example requests, prints each answer and returns an
@@ -61,81 +130,104 @@ func (d demo) checkAll(ctx context.Context, w io.Writer) error {
 	if err := d.waitForAPIManagerData(ctx, client); err != nil {
 		return err
 	}
+	steps := exampleSteps()
 	var problems []string
-	for n, c := range checks {
+	for n, s := range steps {
 		var details strings.Builder
-		got, err := d.checkOne(ctx, client, &details, c)
+		got, err := s.run(d, ctx, client, &details)
 		if err != nil {
-			fmt.Fprintf(w, "%d. %s: %s: NOT AS EXPECTED: %v\n%s", n+1, c.what, got, err, details.String())
-			problems = append(problems, fmt.Sprintf("%s: %s: %v", c.what, got, err))
+			fmt.Fprintf(w, "%d. %s: %s: NOT AS EXPECTED: %v\n%s", n+1, s.what, got, err, details.String())
+			problems = append(problems, fmt.Sprintf("%s: %s: %v", s.what, got, err))
 			continue
 		}
-		fmt.Fprintf(w, "%d. %s: %s, as expected\n%s", n+1, c.what, got, details.String())
-	}
-	if err := d.checkRevocation(ctx, client, w); err != nil {
-		fmt.Fprintf(w, "%d. revocation through the admin API: NOT AS EXPECTED: %v\n", len(checks)+1, err)
-		problems = append(problems, fmt.Sprintf("revocation through the admin API: %v", err))
-	} else {
-		fmt.Fprintf(w, "%d. revocation through the admin API: 201, then HTTP 401, fault 900901; status, flush and api_manager/refresh 200, as expected\n", len(checks)+1)
+		fmt.Fprintf(w, "%d. %s: %s, as expected\n%s", n+1, s.what, got, details.String())
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%d of %d answers were not as expected:\n  %s", len(problems), len(checks)+1, strings.Join(problems, "\n  "))
+		return fmt.Errorf("%d of %d answers were not as expected:\n  %s", len(problems), len(steps), strings.Join(problems, "\n  "))
 	}
-	fmt.Fprintf(w, "\nall %d answers are as expected\n", len(checks)+1)
+	fmt.Fprintf(w, "\nall %d answers are as expected\n", len(steps))
 	return nil
+}
+
+// opaqueFlow is the opaque token of two steps: the first gets it and uses
+// it, the second revokes it at the issuer and uses it again.
+type opaqueFlow struct {
+	token string
+}
+
+// opaqueCheck is the request both steps make with the opaque token: on the
+// route with API Manager's data, which maps its client_id to an application.
+var opaqueCheck = check{path: v32Path, wantStatus: http.StatusOK, wantClaims: v32Claims}
+
+// use gets an opaque token from the issuer and calls the API with it.
+func (f *opaqueFlow) use(d demo, ctx context.Context, client *http.Client, w io.Writer) (string, error) {
+	token, err := d.credential(ctx, client, "/token?user=alice&format=opaque")
+	if err != nil {
+		return "no token", err
+	}
+	f.token = token
+	return d.call(ctx, client, w, opaqueCheck, token)
+}
+
+// revokeAndUse makes the opaque token inactive at the issuer, empties the
+// gateway's caches (else the active answer is reused up to cache_ttl) and
+// calls the API with it again: 401, 900901.
+func (f *opaqueFlow) revokeAndUse(d demo, ctx context.Context, client *http.Client, w io.Writer) (string, error) {
+	if f.token == "" {
+		return "no token", errors.New("the step before got no opaque token")
+	}
+	if status, answer, err := post(ctx, client, d.issuer+revokePath, "application/x-www-form-urlencoded",
+		url.Values{"token": {f.token}}.Encode()); err != nil || status != http.StatusOK {
+		return "not revoked", fmt.Errorf("POST %s: HTTP %d %.200s %v", revokePath, status, answer, err)
+	}
+	fmt.Fprintf(w, "   POST %s%s token=…: HTTP 200\n", d.issuer, revokePath)
+	admin := fmt.Sprintf("http://127.0.0.1:%d", d.gw.AdminPort)
+	status, answer, err := post(ctx, client, admin+"/backend_jwt/flush", "application/json", "")
+	if err != nil || status != http.StatusOK {
+		return "not flushed", fmt.Errorf("POST /backend_jwt/flush: HTTP %d %.200s %v", status, answer, err)
+	}
+	fmt.Fprintf(w, "   POST %s/backend_jwt/flush: HTTP 200 %s", admin, answer)
+	c := opaqueCheck
+	c.wantStatus, c.wantFault = http.StatusUnauthorized, 900901
+	return d.call(ctx, client, w, c, f.token)
 }
 
 // checkRevocation revokes a token that works through the admin API, as the
 // README's curl line does, and checks that it is refused at once, and that
-// the status route answers.
-func (d demo) checkRevocation(ctx context.Context, client *http.Client, w io.Writer) error {
-	_, token, err := get(ctx, client, d.issuer+"/token?user=bob&jti=stolen-1", "")
+// the status, flush and api_manager/refresh routes answer.
+func (d demo) checkRevocation(ctx context.Context, client *http.Client, w io.Writer) (string, error) {
+	token, err := d.credential(ctx, client, "/token?user=bob&jti=stolen-1")
 	if err != nil {
-		return err
+		return "no token", err
 	}
-	if status, body, err := get(ctx, client, d.gw.url()+"/pizzashack/menu", string(token)); err != nil || status != http.StatusOK {
-		return fmt.Errorf("before revocation: HTTP %d %.200s %v", status, body, err)
+	if status, body, err := d.send(ctx, client, check{}, token); err != nil || status != http.StatusOK {
+		return "not revoked", fmt.Errorf("before revocation: HTTP %d %.200s %v", status, body, err)
 	}
 	admin := fmt.Sprintf("http://127.0.0.1:%d", d.gw.AdminPort)
 	body := fmt.Sprintf(`{"jti":"stolen-1","exp":%d}`, time.Now().Unix()+3600)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, admin+"/backend_jwt/revocations", strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("POST /backend_jwt/revocations: HTTP %d %s", resp.StatusCode, answer)
+	status, answer, err := post(ctx, client, admin+"/backend_jwt/revocations", "application/json", body)
+	if err != nil || status != http.StatusCreated {
+		return "not revoked", fmt.Errorf("POST /backend_jwt/revocations: HTTP %d %.200s %v", status, answer, err)
 	}
 	fmt.Fprintf(w, "   POST %s/backend_jwt/revocations %s: HTTP 201 %s", admin, body, answer)
-	status, refused, err := get(ctx, client, d.gw.url()+"/pizzashack/menu", string(token))
+	status, refused, err := d.send(ctx, client, check{}, token)
 	if err != nil {
-		return err
+		return "revoked", err
 	}
 	if code, _, err := faultOf(refused); err != nil || status != http.StatusUnauthorized || code != 900901 {
-		return fmt.Errorf("after revocation: HTTP %d %.200s", status, refused)
+		return "revoked", fmt.Errorf("after revocation: HTTP %d %.200s", status, refused)
 	}
 	if status, st, err := get(ctx, client, admin+"/backend_jwt/status", ""); err != nil || status != http.StatusOK || !strings.Contains(string(st), `"revocations":1`) {
-		return fmt.Errorf("GET /backend_jwt/status: HTTP %d %.300s %v", status, st, err)
+		return "revoked, then refused", fmt.Errorf("GET /backend_jwt/status: HTTP %d %.300s %v", status, st, err)
 	}
 	for _, route := range []string{"/backend_jwt/flush", "/backend_jwt/api_manager/refresh"} {
-		resp, err := client.Post(admin+route, "application/json", nil)
-		if err != nil {
-			return err
-		}
-		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("POST %s: HTTP %d %s", route, resp.StatusCode, answer)
+		status, answer, err := post(ctx, client, admin+route, "application/json", "")
+		if err != nil || status != http.StatusOK {
+			return "revoked, then refused", fmt.Errorf("POST %s: HTTP %d %.200s %v", route, status, answer, err)
 		}
 		fmt.Fprintf(w, "   POST %s%s: HTTP 200 %s", admin, route, answer)
 	}
-	return nil
+	return "201, then HTTP 401, fault 900901; status, flush and api_manager/refresh 200", nil
 }
 
 // waitForAPIManagerData waits until the gateway has read the demo's API
@@ -160,19 +252,34 @@ func (d demo) waitForAPIManagerData(ctx context.Context, client *http.Client) er
 	}
 }
 
-// checkOne gets a token, calls the API with it and compares the answer
-// with c. It returns a summary of the answer ("HTTP 403, fault 900908") and
-// writes the backend JWT of a 200 to w.
+// checkOne gets the credential c names, calls the API with it and
+// compares the answer with c.
 func (d demo) checkOne(ctx context.Context, client *http.Client, w io.Writer, c check) (string, error) {
-	var token string
-	if c.tokenQuery != "" {
-		status, body, err := get(ctx, client, d.issuer+"/token?"+c.tokenQuery, "")
-		if err != nil || status != http.StatusOK {
-			return "no token", fmt.Errorf("the token endpoint: HTTP %d %s %v", status, body, err)
+	var cred string
+	if c.credential != "" {
+		var err error
+		if cred, err = d.credential(ctx, client, c.credential); err != nil {
+			return "no credential", err
 		}
-		token = string(body)
 	}
-	status, body, err := get(ctx, client, d.gw.url()+orDefault(c.path, "/pizzashack/menu"), token)
+	return d.call(ctx, client, w, c, cred)
+}
+
+// credential gets a token or an API key from the demo issuer's endpoint
+// and query.
+func (d demo) credential(ctx context.Context, client *http.Client, endpoint string) (string, error) {
+	status, body, err := get(ctx, client, d.issuer+endpoint, "")
+	if err != nil || status != http.StatusOK {
+		return "", fmt.Errorf("the issuer's %s: HTTP %d %.200s %v", endpoint, status, body, err)
+	}
+	return string(body), nil
+}
+
+// call calls the API with cred as c says and compares the answer with c.
+// It returns a summary of the answer ("HTTP 403, fault 900908") and
+// writes the backend JWT of a 200 to w.
+func (d demo) call(ctx context.Context, client *http.Client, w io.Writer, c check, cred string) (string, error) {
+	status, body, err := d.send(ctx, client, c, cred)
 	if err != nil {
 		return "no answer", err
 	}
@@ -189,14 +296,37 @@ func (d demo) checkOne(ctx context.Context, client *http.Client, w io.Writer, c 
 		return got, nil
 	}
 	if status != c.wantStatus {
-		return got, fmt.Errorf("want HTTP %d; body %s", c.wantStatus, body)
+		return got, fmt.Errorf("want HTTP %d; body %.300s", c.wantStatus, body)
 	}
 	var answer backendAnswer
 	if err := json.Unmarshal(body, &answer); err != nil {
 		return got, fmt.Errorf("the backend's answer: %w", err)
 	}
 	printBackendJWT(w, answer.BackendJWT)
-	return got, checkBackendAnswer(answer, wantClaims[c.path])
+	return got, checkBackendAnswer(answer, c.wantClaims)
+}
+
+// send calls the gateway's API as c says, with cred (unless "") as a
+// Bearer token or, with c.apiKey, in the apikey header, and returns the
+// status and body.
+func (d demo) send(ctx context.Context, client *http.Client, c check, cred string) (int, []byte, error) {
+	method := orDefault(c.method, http.MethodGet)
+	u := d.gw.url() + orDefault(c.path, "/pizzashack/menu")
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, u, err)
+	}
+	switch {
+	case cred == "":
+	case c.apiKey:
+		req.Header.Set("apikey", cred)
+	default:
+		req.Header.Set("Authorization", "Bearer "+cred)
+	}
+	if c.referer != "" {
+		req.Header.Set("Referer", c.referer)
+	}
+	return do(client, req)
 }
 
 // checkBackendAnswer checks what the backend saw of a valid request.
@@ -217,6 +347,9 @@ func checkBackendAnswer(a backendAnswer, want map[string]string) error {
 	}
 	if a.AuthorizationReceived {
 		errs = append(errs, errors.New("the backend got the Authorization header (strip_authorization)"))
+	}
+	if a.APIKeyReceived {
+		errs = append(errs, errors.New("the backend got the API key (strip_authorization)"))
 	}
 	return errors.Join(errs...)
 }
@@ -257,22 +390,38 @@ func faultOf(body []byte) (int, string, error) {
 
 // get sends a GET, with a Bearer token unless token is empty, and returns
 // the status and body.
-func get(ctx context.Context, client *http.Client, url, token string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func get(ctx context.Context, client *http.Client, target, token string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return 0, nil, fmt.Errorf("GET %s: %w", url, err)
+		return 0, nil, fmt.Errorf("GET %s: %w", target, err)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return do(client, req)
+}
+
+// post sends a POST of body ("" for none) of contentType and returns the
+// status and body.
+func post(ctx context.Context, client *http.Client, target, contentType, body string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, fmt.Errorf("POST %s: %w", target, err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	return do(client, req)
+}
+
+// do sends req and returns the status and at most 1 MiB of the body.
+func do(client *http.Client, req *http.Request) (int, []byte, error) {
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("GET %s: %w", url, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return resp.StatusCode, body, fmt.Errorf("GET %s: reading the body: %w", url, err)
+		return resp.StatusCode, body, fmt.Errorf("%s %s: reading the body: %w", req.Method, req.URL, err)
 	}
 	return resp.StatusCode, body, nil
 }
