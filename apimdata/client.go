@@ -146,7 +146,7 @@ func (c *Client) ReadAll(ctx context.Context) (*Data, error) {
 	g.Go(func() error { return c.get(ctx, "/applications", nil, b, listOf(&d.Applications)) })
 	g.Go(func() error { return c.get(ctx, "/application-key-mappings", nil, b, listOf(&d.KeyMappings)) })
 	g.Go(func() error { return c.get(ctx, "/subscriptions", nil, b, listOf(&d.Subscriptions)) })
-	g.Go(func() error { return c.get(ctx, "/revokedjwt", nil, b, revokedInto(&d.Revoked)) })
+	g.Go(func() error { return c.get(ctx, "/revokedjwt", nil, b, revokedInto(&d)) })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}

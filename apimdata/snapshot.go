@@ -55,15 +55,22 @@ type Snapshot struct {
 	full    *index
 	extra   *index // targeted reads since the full one; nil when none
 	revoked map[string]struct{}
+	// revokedKeys and revokedSubjects are the bulk revocations of
+	// /revokedjwt, by consumer key and by sub.
+	revokedKeys, revokedSubjects map[string]revokedAt
 	// ReadAt is when the full read that made the snapshot finished.
 	ReadAt time.Time
 	// Counts are the records of the full read.
 	Counts Counts
 }
 
-// Counts are the sizes of a snapshot.
+// Counts are the sizes of a snapshot. Revoked counts the signatures of
+// revokedJWTList; RevokedConsumerKeys the consumer keys revoked in bulk
+// (revokedJWTConsumerKeyList and CLIENT_ID subject entities), and
+// RevokedSubjects the users (USER_ID subject entities), each key once.
 type Counts struct {
 	APIs, Applications, KeyMappings, Subscriptions, Revoked int
+	RevokedConsumerKeys, RevokedSubjects                    int
 }
 
 type nameVersion struct{ name, version string }
@@ -85,6 +92,10 @@ type Data struct {
 	KeyMappings   []KeyMapping
 	Subscriptions []Subscription
 	Revoked       []RevokedToken
+	// RevokedConsumerKeys and RevokedSubjects are /revokedjwt's bulk
+	// revocations (its object form; the array form has none).
+	RevokedConsumerKeys []RevokedConsumerKey
+	RevokedSubjects     []RevokedSubjectEntity
 }
 
 // NewSnapshot indexes data. keyManager, when not empty, keeps only the key
@@ -101,9 +112,11 @@ func NewSnapshot(data *Data, keyManager string, readAt time.Time) *Snapshot {
 			s.revoked[r.Signature] = struct{}{}
 		}
 	}
+	s.revokedKeys, s.revokedSubjects = bulkIndex(data.RevokedConsumerKeys, data.RevokedSubjects)
 	s.Counts = Counts{
 		APIs: len(s.full.apis), Applications: len(s.full.apps), KeyMappings: len(s.full.mappings),
 		Subscriptions: len(s.full.subs), Revoked: len(s.revoked),
+		RevokedConsumerKeys: len(s.revokedKeys), RevokedSubjects: len(s.revokedSubjects),
 	}
 	return s
 }

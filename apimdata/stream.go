@@ -277,11 +277,13 @@ func listOf[T any](dst *[]T) func(*stream) error {
 	}
 }
 
-// revokedInto decodes /revokedjwt into dst: a JSON array of revoked tokens
-// (API Manager 3.2 to 4.1), or an object whose revokedJWTList is that
-// array (later releases, which also list revoked consumer keys and users;
-// those lists are skipped). A null is an empty list.
-func revokedInto(dst *[]RevokedToken) func(*stream) error {
+// revokedInto decodes /revokedjwt into d: a JSON array of revoked tokens
+// (API Manager 3.2 to 4.1) into d.Revoked, or an object (later releases)
+// whose revokedJWTList is that array, whose revokedJWTConsumerKeyList goes
+// to d.RevokedConsumerKeys and whose revokedJWTSubjectEntityList goes to
+// d.RevokedSubjects; other members are skipped and a null list is an empty
+// one. A null answer is no revocation at all.
+func revokedInto(d *Data) func(*stream) error {
 	return func(s *stream) error {
 		tok, err := s.token()
 		if err != nil {
@@ -290,7 +292,7 @@ func revokedInto(dst *[]RevokedToken) func(*stream) error {
 		switch tok {
 		case nil:
 		case json.Delim('['):
-			if err := elements(s, dst); err != nil {
+			if err := elements(s, &d.Revoked); err != nil {
 				return err
 			}
 		case json.Delim('{'):
@@ -299,16 +301,24 @@ func revokedInto(dst *[]RevokedToken) func(*stream) error {
 				if err != nil {
 					return err
 				}
-				if name != "revokedJWTList" {
+				var read func() error
+				switch name {
+				case "revokedJWTList":
+					read = func() error { return elements(s, &d.Revoked) }
+				case "revokedJWTConsumerKeyList":
+					read = func() error { return elements(s, &d.RevokedConsumerKeys) }
+				case "revokedJWTSubjectEntityList":
+					read = func() error { return elements(s, &d.RevokedSubjects) }
+				default:
 					if err := s.skip(); err != nil {
 						return err
 					}
 					continue
 				}
-				if ok, err := s.openList("revokedJWTList"); err != nil {
+				if ok, err := s.openList(name); err != nil {
 					return err
 				} else if ok {
-					if err := elements(s, dst); err != nil {
+					if err := read(); err != nil {
 						return err
 					}
 				}

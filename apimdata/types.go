@@ -12,6 +12,8 @@
 // Caddy.
 package apimdata
 
+import "encoding/json"
+
 // Subscription states, as API Manager writes them (APIConstants.SubscriptionStatus).
 const (
 	StateUnblocked         = "UNBLOCKED"
@@ -51,6 +53,9 @@ type Application struct {
 	Subscriber string `json:"subName"`
 	Policy     string `json:"policy"`
 	TokenType  string `json:"tokenType"`
+	// Attributes are the application's attributes, a JSON object as API
+	// Manager writes it (nil when absent).
+	Attributes json.RawMessage `json:"attributes,omitempty"`
 }
 
 // KeyMapping is one entry of GET /application-key-mappings: which
@@ -82,4 +87,54 @@ type RevokedToken struct {
 	Signature string `json:"jwt_signature"`
 	// ExpiryMillis is the token's expiry, in milliseconds since the epoch.
 	ExpiryMillis int64 `json:"expiry_time"`
+}
+
+// Subject entity types of /revokedjwt's revokedJWTSubjectEntityList.
+const (
+	// EntityTypeUserID names a user: the entry covers the tokens whose sub
+	// is its entity_id.
+	EntityTypeUserID = "USER_ID"
+	// EntityTypeClientID names an OAuth client: the entry covers the
+	// tokens whose consumer key is its entity_id.
+	EntityTypeClientID = "CLIENT_ID"
+)
+
+// RevokedConsumerKey is one entry of /revokedjwt's revokedJWTConsumerKeyList
+// (API Manager 4.x): every token of the consumer key issued at or before
+// RevocationMillis is revoked. The JSON members are API Manager's
+// (RevokedJWTConsumerKeyDTO); see UnmarshalJSON for the other forms read.
+type RevokedConsumerKey struct {
+	// ConsumerKey is the OAuth client ID whose tokens are revoked.
+	ConsumerKey string `json:"consumer_key"`
+	// RevocationMillis is when the tokens were revoked, in milliseconds
+	// since the epoch; an entry without one is ignored.
+	RevocationMillis int64 `json:"revocation_time"`
+	// Type is API Manager's type of the revocation; it is not used.
+	Type string `json:"type"`
+	// Organization is the tenant of the consumer key; it is not used (API
+	// Manager answers a tenant with its own entries, and the super tenant
+	// with every tenant's).
+	Organization string `json:"organization"`
+	// AppOnly, is_revoke_app_only in older releases, makes the entry apply
+	// only to tokens whose aut is APPLICATION.
+	AppOnly bool `json:"is_revoke_app_only"`
+}
+
+// RevokedSubjectEntity is one entry of /revokedjwt's
+// revokedJWTSubjectEntityList (API Manager 4.x): every token of a user
+// (EntityTypeUserID, matched with the token's sub) or of an OAuth client
+// (EntityTypeClientID, matched with its consumer key) issued at or before
+// RevocationMillis is revoked. The JSON members are API Manager's
+// (RevokedJWTSubjectEntityDTO); see UnmarshalJSON for the other forms read.
+type RevokedSubjectEntity struct {
+	// EntityID is the user's ID (as the tokens' sub) or the client ID.
+	EntityID string `json:"entity_id"`
+	// EntityType is EntityTypeUserID or EntityTypeClientID; an entry of
+	// another type is ignored.
+	EntityType string `json:"entity_type"`
+	// RevocationMillis is when the tokens were revoked, in milliseconds
+	// since the epoch; an entry without one is ignored.
+	RevocationMillis int64 `json:"revocation_time"`
+	// Organization is the tenant of the entity; it is not used.
+	Organization string `json:"organization"`
 }

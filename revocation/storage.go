@@ -31,6 +31,12 @@ var ErrNotStored = errors.New("the revocation is in force on this instance only 
 // that entry stays and is returned instead; otherwise the token has one
 // more entry, under its own key, and keeps every entry it had.
 //
+// A bulk entry (ConsumerKey or Subject) without Until is given Before plus
+// MaxAhead, then merged with the entries of its consumer key or subject
+// held here whose Until has not passed: the entry added has the later
+// Before and the later Until of them all. If one held entry has both
+// already, it is returned instead and nothing is added.
+//
 // The error is Check's, unchanged, for a bad e (nothing is added); it
 // wraps ErrFull when the List holds MaxEntries entries (nothing is added);
 // and it wraps ErrNotStored when the storage write failed: the returned
@@ -39,13 +45,20 @@ func (l *List) Add(ctx context.Context, storage certmagic.Storage, e Entry, now 
 	if err := e.Check(now); err != nil {
 		return e, err
 	}
+	e = e.withDefaults()
 	e.Added = now.Unix()
 	l.mu.Lock()
-	h, ok := l.inForce(e)
+	var h *held
+	var ok bool
+	if e.bulk() {
+		e, h, ok = l.mergeBulk(e, now)
+	} else {
+		h, ok = l.inForce(e)
+	}
 	if !ok {
 		if len(l.byKey) >= maxEntries {
 			l.mu.Unlock()
-			return e, fmt.Errorf("revoking a token by %s: %w (%d entries)", kindOf(e), ErrFull, maxEntries)
+			return e, fmt.Errorf("revoking by %s: %w (%d entries)", kindOf(e), ErrFull, maxEntries)
 		}
 		h = &held{Entry: e, pending: true}
 		l.byKey[e.Key()] = h
@@ -61,10 +74,13 @@ func (l *List) Add(ctx context.Context, storage certmagic.Storage, e Entry, now 
 
 // Sync makes the list what storage holds, in this order: it writes the
 // entries Add could not write (see Pending); reads the keys it does not
-// know yet; drops the entries whose exp plus skew has passed, reading
-// those still stored back and deleting them when the exp read confirms it;
-// and drops the entries that storage no longer holds, unless Add put them
-// here while or after the storage was listed, or they are still pending.
+// know yet; drops the entries whose exp (Until for a bulk entry) plus skew
+// has passed, reading those still stored back and deleting them when the
+// time read confirms it; drops the entries that storage no longer holds,
+// unless Add put them here while or after the storage was listed, or they
+// are still pending; and, where two instances posted the same consumer key
+// or subject between two Syncs so that its latest Before and latest Until
+// are in different entries, adds and writes one entry with both.
 //
 // A storage error never drops an entry in force: what could not be read
 // is read by a later Sync. The errors of every step are joined; a storage
@@ -90,7 +106,7 @@ func (l *List) Sync(ctx context.Context, storage certmagic.Storage, now time.Tim
 		err = nil
 	}
 	if err != nil {
-		l.merge(nil, false, nil, start, now, skew)
+		l.merge(nil, false, nil, start, now, skew) // what it merges stays pending for the next Sync
 		return errors.Join(append(errs, fmt.Errorf("listing the revocations: %w", err))...)
 	}
 
@@ -131,14 +147,24 @@ func (l *List) Sync(ctx context.Context, storage certmagic.Storage, now time.Tim
 			}
 			continue
 		}
-		if expired(e.Exp, now, skew) {
+		if expired(e.bound(), now, skew) {
 			stale = append(stale, key)
 			continue
 		}
 		read[key] = e
 	}
 
-	stale = append(stale, l.merge(keys, complete, read, start, now, skew)...)
+	dropped, merged := l.merge(keys, complete, read, start, now, skew)
+	for i, e := range merged {
+		if err := l.store(ctx, storage, e); err != nil {
+			errs = append(errs, err)
+			if stopped(ctx, err) {
+				errs = append(errs, fmt.Errorf("%d more merged revocations not written", len(merged)-i-1))
+				break
+			}
+		}
+	}
+	stale = append(stale, dropped...)
 	for i, key := range stale {
 		if err := deleteIfExpired(ctx, storage, key, now, skew); err != nil {
 			errs = append(errs, err)
@@ -156,7 +182,7 @@ func (l *List) retryPending(ctx context.Context, storage certmagic.Storage, now 
 	l.mu.Lock()
 	var todo []Entry
 	for _, h := range l.byKey {
-		if h.pending && !expired(h.Exp, now, skew) {
+		if h.pending && !expired(h.bound(), now, skew) {
 			todo = append(todo, h.Entry)
 		}
 	}
@@ -177,8 +203,9 @@ func (l *List) retryPending(ctx context.Context, storage certmagic.Storage, now 
 // merge changes the list after the Sync that began at tick start:
 // listed are keys the storage holds (all of them when complete), read the
 // entries read from those keys. It returns the keys of the expired entries
-// it dropped that the storage still holds.
-func (l *List) merge(listed []string, complete bool, read map[string]Entry, start uint64, now time.Time, skew time.Duration) []string {
+// it dropped that the storage still holds, and the bulk entries it made
+// (pending) by merging, to be written.
+func (l *List) merge(listed []string, complete bool, read map[string]Entry, start uint64, now time.Time, skew time.Duration) (stale []string, merged []Entry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	inStorage := make(map[string]struct{}, len(listed))
@@ -192,11 +219,10 @@ func (l *List) merge(listed []string, complete bool, read map[string]Entry, star
 			changed = true
 		}
 	}
-	var stale []string
 	for key, h := range l.byKey {
 		_, stored := inStorage[key]
 		switch {
-		case expired(h.Exp, now, skew):
+		case expired(h.bound(), now, skew):
 			delete(l.byKey, key)
 			changed = true
 			if stored {
@@ -210,10 +236,52 @@ func (l *List) merge(listed []string, complete bool, read map[string]Entry, star
 			changed = true
 		}
 	}
+	if merged = l.mergeSplit(now); len(merged) > 0 {
+		changed = true
+	}
 	if changed {
 		l.publish()
 	}
-	return stale
+	return stale, merged
+}
+
+// mergeSplit makes, for each consumer key or subject whose bulk entries
+// held here (with an Until not passed at now) have their latest Before and
+// their latest Until in different entries (posted on two instances
+// between two Syncs), one pending entry with both, so that the later
+// Before holds until the later Until on every instance. The entries made
+// are deterministic (their Added is the latest of the merged ones), so
+// instances that merge the same entries write the same key. Call it with
+// l.mu held.
+func (l *List) mergeSplit(now time.Time) []Entry {
+	latest := map[tokenID]Entry{}
+	for _, h := range l.byKey {
+		if !h.bulk() || h.Until < now.Unix() {
+			continue
+		}
+		id := h.token()
+		e, ok := latest[id]
+		if !ok {
+			latest[id] = h.Entry
+			continue
+		}
+		e.Before, e.Until, e.Added = max(e.Before, h.Before), max(e.Until, h.Until), max(e.Added, h.Added)
+		latest[id] = e
+	}
+	for _, h := range l.byKey {
+		if e, ok := latest[h.token()]; ok && h.bulk() && h.Before >= e.Before && h.Until >= e.Until {
+			delete(latest, h.token()) // one entry holds both already
+		}
+	}
+	var made []Entry
+	for _, e := range latest {
+		if len(l.byKey) >= maxEntries {
+			break // each entry merged stays in force on its own
+		}
+		l.byKey[e.Key()] = &held{Entry: e, pending: true}
+		made = append(made, e)
+	}
+	return made
 }
 
 // store writes e to storage and marks it written in the list. Its error
@@ -259,7 +327,7 @@ func load(ctx context.Context, storage certmagic.Storage, key string) (Entry, er
 }
 
 // deleteIfExpired reads the entry at key back and deletes it if its exp
-// plus skew has passed at now. A key that does not hold an entry is left
+// (or Until) plus skew has passed at now. A key that does not hold an entry is left
 // in place.
 func deleteIfExpired(ctx context.Context, storage certmagic.Storage, key string, now time.Time, skew time.Duration) error {
 	e, err := load(ctx, storage, key)
@@ -269,7 +337,7 @@ func deleteIfExpired(ctx context.Context, storage certmagic.Storage, key string,
 	if err != nil {
 		return fmt.Errorf("deleting an expired revocation: %w", err)
 	}
-	if !expired(e.Exp, now, skew) {
+	if !expired(e.bound(), now, skew) {
 		return nil
 	}
 	dctx, cancel := context.WithTimeout(ctx, storageTimeout)
@@ -286,8 +354,19 @@ func stopped(ctx context.Context, err error) bool {
 	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)
 }
 
-// kindOf names how e names its token, for errors: never the value.
+// kindOf names the member that names e's token (or tokens), for errors:
+// never the value.
 func kindOf(e Entry) string {
 	kind, _, _ := e.named()
+	switch kind {
+	case kindSignature:
+		return "signature"
+	case kindDigest:
+		return "token_sha256"
+	case kindConsumerKey:
+		return "consumer_key"
+	case kindSubject:
+		return "subject"
+	}
 	return kind
 }

@@ -16,10 +16,19 @@ import (
 // Record is one entry of a list, as API Manager writes it.
 type Record = map[string]any
 
-// Data is what the fake serves.
+// Data is what the fake serves. /revokedjwt answers the array of Revoked
+// (API Manager 3.2 to 4.1) while RevokedConsumerKeys and RevokedSubjects
+// are both nil, and otherwise the object form of later releases:
+// {"revokedJWTList":[…],"revokedJWTConsumerKeyList":[…],"revokedJWTSubjectEntityList":[…]}.
 type Data struct {
 	APIs, Applications, KeyMappings, Subscriptions []Record
 	Revoked                                        []Record
+	// RevokedConsumerKeys are revokedJWTConsumerKeyList's entries (see
+	// RevokedConsumerKey).
+	RevokedConsumerKeys []Record
+	// RevokedSubjects are revokedJWTSubjectEntityList's entries (see
+	// RevokedSubjectEntity).
+	RevokedSubjects []Record
 }
 
 // Server answers /internal/data/v1 reads with Basic auth Username:Password
@@ -194,11 +203,15 @@ func (s *Server) answer(r *http.Request, path string) (status int, answer []byte
 	case "/subscriptions":
 		list = filter(s.data.Subscriptions, "appId", q.Get("appId"))
 	case "/revokedjwt":
-		revoked := s.data.Revoked
-		if revoked == nil {
-			revoked = []Record{}
+		revoked := orEmpty(s.data.Revoked)
+		if s.data.RevokedConsumerKeys == nil && s.data.RevokedSubjects == nil {
+			return http.StatusOK, encode(revoked), false
 		}
-		return http.StatusOK, encode(revoked), false
+		return http.StatusOK, encode(Record{
+			"revokedJWTList":              revoked,
+			"revokedJWTConsumerKeyList":   orEmpty(s.data.RevokedConsumerKeys),
+			"revokedJWTSubjectEntityList": orEmpty(s.data.RevokedSubjects),
+		}), false
 	}
 	if list == nil {
 		list = []Record{}
@@ -238,6 +251,14 @@ func streamForever(w http.ResponseWriter, r *http.Request, path string) {
 			return
 		}
 	}
+}
+
+// orEmpty is list, or an empty list for nil (API Manager writes [], not null).
+func orEmpty(list []Record) []Record {
+	if list == nil {
+		return []Record{}
+	}
+	return list
 }
 
 // filter keeps the records whose field equals want, as text; want "" keeps all.
@@ -304,4 +325,37 @@ func Subscription(id, apiID, appID int, policy, state string) Record {
 // Revoked is a /revokedjwt entry.
 func Revoked(signature string, expiryMillis int64) Record {
 	return Record{"jwt_signature": signature, "expiry_time": expiryMillis}
+}
+
+// Entity types of a revokedJWTSubjectEntityList entry.
+const (
+	EntityUserID   = "USER_ID"
+	EntityClientID = "CLIENT_ID"
+)
+
+// RevokedConsumerKey is a revokedJWTConsumerKeyList entry of /revokedjwt's
+// object form (API Manager 4.x RevokedJWTConsumerKeyDTO): every token of
+// consumerKey issued at or before revocationMillis is revoked. type is
+// null, as API Manager leaves it.
+func RevokedConsumerKey(consumerKey string, revocationMillis int64) Record {
+	return Record{"consumer_key": consumerKey, "revocation_time": revocationMillis, "type": nil,
+		"organization": "carbon.super"}
+}
+
+// RevokedConsumerKeyAppOnly is RevokedConsumerKey as an older release
+// writes it with is_revoke_app_only set: it covers only the tokens whose
+// aut is APPLICATION.
+func RevokedConsumerKeyAppOnly(consumerKey string, revocationMillis int64) Record {
+	return Record{"consumer_key": consumerKey, "revocation_time": revocationMillis, "type": nil,
+		"tenant_id": "-1234", "is_revoke_app_only": true}
+}
+
+// RevokedSubjectEntity is a revokedJWTSubjectEntityList entry of
+// /revokedjwt's object form (API Manager 4.x RevokedJWTSubjectEntityDTO):
+// every token of the user (EntityUserID, by sub) or of the client
+// (EntityClientID, by consumer key) entityID issued at or before
+// revocationMillis is revoked.
+func RevokedSubjectEntity(entityID, entityType string, revocationMillis int64) Record {
+	return Record{"entity_id": entityID, "entity_type": entityType, "revocation_time": revocationMillis,
+		"organization": "carbon.super"}
 }
