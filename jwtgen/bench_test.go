@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,94 @@ func BenchmarkGenerate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// convertInput is the worked example with 20 more copied claims, 14 of
+// them of OIDC names that Config.ConvertDialect converts.
+func convertInput(b *testing.B) *Input {
+	in := liveInput(b)
+	for name, v := range map[string]string{
+		"email": `"admin@example.com"`, "given_name": `"Ad"`, "family_name": `"Min"`,
+		"phone_number": `"+94 11 000 0000"`, "name": `"Ad Min"`, "preferred_username": `"admin"`,
+		"nickname": `"root"`, "groups": `["admin","ops"]`, "roles": `["Internal/publisher"]`,
+		"email_verified": `true`, "locale": `"en-LK"`, "zoneinfo": `"Asia/Colombo"`,
+		"country": `"LK"`, "updated_at": `1595440000`,
+		"department": `"platform"`, "employee_id": `"E-1042"`, "cost_center": `"CC-7"`,
+		"org": `"wso2"`, "realm": `{"mgt":"KM"}`, "client_id": `"JzCLuJq6kHIpMhK7C5OhiWN7cPsa"`,
+	} {
+		in.Claims[name] = json.RawMessage(v)
+	}
+	return in
+}
+
+// preconvertedInput is convertInput with the claims already under the
+// names the conversion gives them: with conversion off it yields the same
+// payload as convertInput with conversion on.
+func preconvertedInput(b *testing.B) *Input {
+	in := convertInput(b)
+	table := DefaultDialectTable()
+	for name, raw := range in.Claims {
+		if local, ok := table[name]; ok {
+			delete(in.Claims, name)
+			in.Claims[DefaultDialect+"/"+local] = raw
+		}
+	}
+	return in
+}
+
+// BenchmarkGenerateConvert measures Generate of the worked example with 20
+// more copied claims, without (off) and with (on) dialect conversion,
+// unsigned (none, so that no signature hides the claims' cost) and signed
+// with EdDSA. The conversion is precomputed in New: on costs one map lookup
+// per claim, as off does, and writes longer names. The on-vs-off case
+// alternates one Generate of each per iteration, so both see the same
+// machine load, and reports on's time as a percentage of off's
+// (on-%-of-off; target at most 105).
+func BenchmarkGenerateConvert(b *testing.B) {
+	for _, alg := range []string{None, EdDSA} {
+		gens := [2]*Generator{}
+		for i, convert := range []bool{false, true} {
+			cfg := defaultConfig(alg)
+			cfg.ConvertDialect = convert
+			gens[i] = mustNew(b, cfg)
+		}
+		for i, name := range []string{"off", "on"} {
+			b.Run(alg+"/"+name, func(b *testing.B) {
+				g, in := gens[i], convertInput(b)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, _, err := g.Generate(in); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		for _, cmp := range []struct {
+			name string
+			off  func(*testing.B) *Input
+		}{
+			{name: "on-vs-off", off: convertInput},
+			{name: "on-vs-preconverted", off: preconvertedInput},
+		} {
+			b.Run(alg+"/"+cmp.name, func(b *testing.B) {
+				ins := [2]*Input{cmp.off(b), convertInput(b)}
+				var took [2]time.Duration
+				for b.Loop() {
+					for i, g := range gens {
+						t0 := time.Now()
+						if _, _, err := g.Generate(ins[i]); err != nil {
+							b.Fatal(err)
+						}
+						took[i] += time.Since(t0)
+					}
+				}
+				n := float64(b.N)
+				b.ReportMetric(float64(took[0].Nanoseconds())/n, "off-ns/op")
+				b.ReportMetric(float64(took[1].Nanoseconds())/n, "on-ns/op")
+				b.ReportMetric(100*float64(took[1])/float64(took[0]), "on-%-of-off")
+			})
+		}
 	}
 }
 

@@ -58,13 +58,22 @@ const digestMarker = ^uint64(0)
 // CacheKeyDigest is CacheKey for a caller that already holds the SHA-256
 // digest of the inbound token (the validated-token cache key, say), so the
 // token is not hashed twice per request. Its keys differ from CacheKey's for
-// the same token: a cache must be used with one of the two.
-func CacheKeyDigest(tokenDigest [sha256.Size]byte, apiName, apiVersion string) string {
+// the same token: a cache must be used with one of the two. more are further
+// values the token depends on (static claims rendered from the request),
+// each kept apart from the others.
+func CacheKeyDigest(tokenDigest [sha256.Size]byte, apiName, apiVersion string, more ...string) string {
 	var buf [8 + sha256.Size + 8 + 256]byte
 	b := binary.BigEndian.AppendUint64(buf[:0], digestMarker)
 	b = append(b, tokenDigest[:]...)
 	h := sha256.New()
-	for _, part := range [...]string{apiName, apiVersion} {
+	parts := [...]string{apiName, apiVersion}
+	for i := range len(parts) + len(more) {
+		part := ""
+		if i < len(parts) {
+			part = parts[i]
+		} else {
+			part = more[i-len(parts)]
+		}
 		b = binary.BigEndian.AppendUint64(b, uint64(len(part)))
 		if len(b)+len(part) > len(buf) {
 			h.Write(b)

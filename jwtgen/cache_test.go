@@ -392,3 +392,21 @@ func TestCacheKeyEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheKeyDigestMore: the values a token depends on besides the API
+// change the key, each apart from the others.
+func TestCacheKeyDigestMore(t *testing.T) {
+	d := sha256.Sum256([]byte("token"))
+	keys := map[string]string{}
+	for name, parts := range map[string][]string{
+		"none": nil, "one": {"x"}, "empty": {""}, "two": {"x", "y"}, "joined": {"xy"}, "split": {"", "xy"},
+	} {
+		k := CacheKeyDigest(d, "PizzaShackAPI", "1.0.0", parts...)
+		for other, ok := range keys {
+			if ok == k {
+				t.Errorf("%s and %s give one key", name, other)
+			}
+		}
+		keys[name] = k
+	}
+}

@@ -19,8 +19,7 @@ func ExampleGenerator_Generate() {
 	}
 	g, err := jwtgen.New(jwtgen.Config{
 		Issuer:    jwtgen.DefaultIssuer,
-		Audience:  []string{jwtgen.DefaultAudience},
-		Dialect:   jwtgen.DefaultDialect,
+		Dialect:   jwtgen.DefaultDialect, // no Audience: no aud claim
 		Algorithm: jwtgen.ES256,
 		Key:       key,
 		Lifetime:  15 * time.Minute,

@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,13 +35,19 @@ func fuzzEd25519() crypto.Signer {
 	return ed25519.NewKeyFromSeed(seed[:])
 }
 
+// fuzzDialectMap is the dialect_map of the fuzzed generator that converts:
+// one pair added, one that converts to the name of a default pair, one to a
+// standard claim.
+var fuzzDialectMap = map[string]string{"mail": "emailaddress", "uid": "username", "who": "enduser"}
+
 // fuzzGenerators are the generators an input may be given to: EdDSA with
-// the defaults, ES256 with the WSO2 legacy encoding, a dialect ending in
-// "/" and one audience, and none with no dialect and no audience. Each has
-// the restricted claims fuzzRestricted.
+// the defaults and dialect conversion, ES256 with the WSO2 legacy
+// encoding, a dialect ending in "/" and one audience, and none with no
+// dialect and no audience. Each has the restricted claims fuzzRestricted.
 func fuzzGenerators(tb testing.TB) []*Generator {
 	configs := []Config{
-		{Issuer: "gateway.example.com", Audience: []string{"aud-a", "aud-b"}, Dialect: DefaultDialect, Algorithm: EdDSA, Key: fuzzEd25519()},
+		{Issuer: "gateway.example.com", Audience: []string{"aud-a", "aud-b"}, Dialect: DefaultDialect, Algorithm: EdDSA, Key: fuzzEd25519(),
+			ConvertDialect: true, DialectMap: fuzzDialectMap},
 		{Audience: []string{DefaultAudience}, Dialect: "http://example.com/claims/", Algorithm: ES256, Key: testP256(), Encoding: EncodingBase64, Lifetime: time.Hour},
 		{Algorithm: None, Lifetime: time.Minute},
 	}
@@ -54,12 +61,14 @@ func fuzzGenerators(tb testing.TB) []*Generator {
 
 // FuzzGenerate gives Generate an arbitrary JSON object as the access
 // token's claims (its members as raw JSON, as the validator hands them
-// over, and the same members as retrieved claims). Whatever the input
-// claims, the token verifies with the standard library; its header and
-// payload are JSON without duplicate member names; iss, aud, jti, iat, exp
-// and the dialect claims hold the generator's values (sub, the application
-// claims and keytype the access token's); no restricted claim is copied;
-// and every other claim is copied as it was written.
+// over, and those of odd-length names also as retrieved claims). Whatever
+// the input claims, the token verifies with the standard library; its
+// header and payload are JSON without duplicate member names; iss, aud,
+// jti, iat, exp and the dialect claims hold the generator's values (sub,
+// enduser, the application claims and keytype the access token's, by SPEC
+// sections 6 and 14); no restricted or standard claim is copied; and every
+// other claim is copied (converted, for the generator that converts) as it
+// was written, or as retrieved when it was also retrieved.
 func FuzzGenerate(f *testing.F) {
 	for _, s := range []string{
 		exampleAccessToken,
@@ -75,6 +84,11 @@ func FuzzGenerate(f *testing.F) {
 		`{"x": 1.5e300 , "y":  [ 1 ,2 ] , "z" : "\/"}`,
 		"{\"bad\":\"\xff\"}",
 		`{"application":{"id":1,"uuid":"u","owner":"o","name":"n","tier":"t"},"keytype":"SANDBOX","sub":"admin@carbon.super"}`,
+		`{"sub":"bob","aut":"APPLICATION_USER","email":"a@x","http://wso2.org/claims/emailaddress":"old","mail":"m@x","who":"x","given_name":"G"}`,
+		`{"sub":"bob@carbon.super","aut":"application_user","upn":"u","uid":"bob","username":"b"}`,
+		`{"aut":"application","application":{"owner":"o@carbon.super","id":-3.5e2},"sub":"c"}`,
+		`{"aut":"APPLICATION","sub":"c","application":{"owner":7}}`,
+		`{"aut":7,"sub":"\u0061dmin"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -87,7 +101,7 @@ func FuzzGenerate(f *testing.F) {
 		retrieved := make(map[string]any, len(claims))
 		for name, raw := range claims {
 			var v any
-			if json.Unmarshal(raw, &v) == nil {
+			if len(name)%2 == 1 && json.Unmarshal(raw, &v) == nil {
 				retrieved[name] = v
 			}
 		}
@@ -160,17 +174,28 @@ func checkGenerated(t *testing.T, g *Generator, in *Input, tok string, expires t
 		want["aud"] = appendJSONStrings(nil, s.audience)
 	}
 	if sub, ok := in.Claims["sub"]; ok {
-		want["sub"], want[s.names[nameEnduser]] = sub, sub
+		want["sub"] = sub
+	}
+	if eu, ok := wantEnduser(in); ok {
+		want[s.names[nameEnduser]] = eu
 	}
 	if kt, ok := in.Claims["keytype"]; ok {
 		want[s.names[nameKeytype]] = kt
 	}
 	var app map[string]json.RawMessage
 	if json.Unmarshal(in.Claims["application"], &app) == nil {
-		for member, n := range map[string]int{"id": nameApplicationID, "uuid": nameApplicationUUID,
+		for member, n := range map[string]int{"uuid": nameApplicationUUID,
 			"owner": nameSubscriber, "name": nameApplicationName, "tier": nameApplicationTier} {
 			if v, ok := app[member]; ok {
 				want[s.names[n]] = v
+			}
+		}
+		if id := bytes.TrimSpace(app["id"]); len(id) > 0 {
+			switch {
+			case id[0] == '"':
+				want[s.names[nameApplicationID]] = id
+			case id[0] == '-' || ('0' <= id[0] && id[0] <= '9'):
+				want[s.names[nameApplicationID]] = json.RawMessage(`"` + string(id) + `"`)
 			}
 		}
 	}
@@ -178,14 +203,22 @@ func checkGenerated(t *testing.T, g *Generator, in *Input, tok string, expires t
 		t.Fatalf("expires %v", expires)
 	}
 	for name, w := range want {
-		if got, ok := out[name]; !ok || !bytes.Equal(got, bytes.TrimSpace(w)) {
-			t.Fatalf("claim %q = %s (present %v), want %s", name, got, ok, w)
+		got, ok := out[name]
+		if !ok {
+			t.Fatalf("claim %q absent, want %s", name, w)
+		}
+		if name == s.names[nameEnduser] && sameString(got, w) {
+			continue
+		}
+		if !bytes.Equal(got, bytes.TrimSpace(w)) {
+			t.Fatalf("claim %q = %s, want %s", name, got, w)
 		}
 	}
 	var jti string
 	if json.Unmarshal(out["jti"], &jti) != nil || !uuidV4.MatchString(jti) {
 		t.Fatalf("jti %s is not a fresh version 4 UUID", out["jti"])
 	}
+	custom := wantCustom(t, g, in)
 	for name, got := range out {
 		if _, standard := want[name]; standard || name == "jti" {
 			continue
@@ -193,22 +226,134 @@ func checkGenerated(t *testing.T, g *Generator, in *Input, tok string, expires t
 		if _, restricted := s.restricted[name]; restricted {
 			t.Fatalf("restricted claim %q copied: %s", name, got)
 		}
-		raw, ok := in.Claims[name]
+		if _, standard := s.standard[name]; standard {
+			t.Fatalf("standard claim %q copied: %s", name, got)
+		}
+		w, ok := custom[name]
 		if !ok {
 			t.Fatalf("claim %q = %s is neither standard nor the access token's", name, got)
 		}
-		if !bytes.Equal(got, bytes.TrimSpace(raw)) {
-			t.Fatalf("claim %q = %s, the access token's is %s", name, got, raw)
+		if !bytes.Equal(got, w) {
+			t.Fatalf("claim %q = %s, want %s", name, got, w)
 		}
 	}
-	for name := range in.Claims {
-		if _, restricted := s.restricted[name]; restricted {
-			continue
-		}
+	for name, w := range custom {
 		if _, ok := out[name]; !ok {
-			t.Fatalf("claim %q of the access token not copied", name)
+			t.Fatalf("claim %q (%s) not copied", name, w)
 		}
 	}
+}
+
+// sameString reports whether two JSON values are strings of the same value.
+func sameString(a, b []byte) bool {
+	var x, y string
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && x == y
+}
+
+// wantEnduser is D/enduser by SPEC sections 6 and 14, written afresh: the
+// sub, unless the token has a string aut and the subscriber's tenant is
+// known.
+func wantEnduser(in *Input) (json.RawMessage, bool) {
+	sub, hasSub := in.Claims["sub"]
+	tenant := in.SubscriberTenant
+	if tenant == "" && in.Subscription != nil {
+		tenant = in.Subscription.TenantDomain
+	}
+	var aut string
+	if json.Unmarshal(in.Claims["aut"], &aut) != nil || tenant == "" {
+		return sub, hasSub
+	}
+	str := func(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
+	if strings.EqualFold(aut, "APPLICATION") {
+		var app struct{ Owner *string }
+		owner := ""
+		if json.Unmarshal(in.Claims["application"], &app) == nil && app.Owner != nil {
+			owner = *app.Owner
+		} else if in.Application != nil && in.Application.Subscriber != "" {
+			owner = in.Application.Subscriber
+		} else {
+			return sub, hasSub
+		}
+		if tenant == "carbon.super" && !strings.HasSuffix(owner, "@carbon.super") {
+			owner += "@carbon.super"
+		}
+		return str(owner), true
+	}
+	var user string
+	if json.Unmarshal(sub, &user) != nil {
+		return sub, hasSub
+	}
+	if !strings.HasSuffix(user, "@"+tenant) {
+		user += "@" + tenant
+	}
+	return str(user), true
+}
+
+// wantCustom returns the copied and retrieved claims by SPEC sections 6
+// and 14, written afresh: restricted and standard names dropped before and
+// after conversion, a converted claim over one of its name from the same
+// source (the first source name in order among several), a retrieved over
+// a copied one.
+func wantCustom(t *testing.T, g *Generator, in *Input) map[string]json.RawMessage {
+	t.Helper()
+	s := &g.s
+	table := map[string]string{}
+	if r := s.rules["mail"]; r.to != "" { // the generator that converts
+		table = DefaultDialectTable()
+		for k, v := range fuzzDialectMap {
+			table[k] = v
+		}
+	}
+	type candidate struct {
+		rank  int
+		src   string
+		value json.RawMessage
+	}
+	best := map[string]candidate{}
+	dropped := func(name string) bool {
+		_, r := s.restricted[name]
+		_, std := s.standard[name]
+		return r || std
+	}
+	offer := func(name string, base int, value json.RawMessage) {
+		if dropped(name) {
+			return
+		}
+		final, rank := name, base
+		if local, ok := table[name]; ok {
+			final, rank = s.prefix+local, base+1
+			if dropped(final) {
+				return
+			}
+		}
+		c, ok := best[final]
+		if !ok || rank > c.rank || (rank == c.rank && name < c.src) {
+			best[final] = candidate{rank, name, value}
+		}
+	}
+	for name, raw := range in.Claims {
+		offer(name, 1, bytes.TrimSpace(raw))
+	}
+	for name, v := range in.Retrieved {
+		// A string as appendJSONString writes it (the payload's own
+		// escaping, checked against encoding/json elsewhere); anything
+		// else as encoding/json does.
+		var b []byte
+		if str, ok := v.(string); ok {
+			b = appendJSONString(nil, str)
+		} else {
+			var err error
+			if b, err = json.Marshal(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		offer(name, 3, b)
+	}
+	out := make(map[string]json.RawMessage, len(best))
+	for name, c := range best {
+		out[name] = c.value
+	}
+	return out
 }
 
 // inputHasDuplicates reports whether a claim value of in repeats a member

@@ -28,11 +28,15 @@ import (
 // Defaults of the generate block (SPEC section 3). New applies DefaultIssuer
 // and DefaultLifetime to an empty Issuer and a zero Lifetime; an empty
 // Audience or Dialect is meaningful (no aud claim, no prefix), so the
-// configuration layer applies DefaultAudience and DefaultDialect itself.
+// configuration layer applies DefaultDialect itself. Nothing applies
+// DefaultAudience by default: SPEC section 6 writes aud only when an
+// audience is configured.
 const (
 	// DefaultIssuer is the iss claim when none is configured.
 	DefaultIssuer = "wso2.org/products/am"
-	// DefaultAudience is the aud claim of the generate block's default.
+	// DefaultAudience is the audience the WSO2 API Microgateway documents
+	// for its backend JWT. jwtgen never applies it; a caller may offer it
+	// as a value to configure.
 	DefaultAudience = "http://org.wso2.apimgt/gateway"
 	// DefaultDialect is the claim-name prefix of the generate block's default.
 	DefaultDialect = "http://wso2.org/claims"
@@ -104,20 +108,41 @@ type Subscription struct {
 // Application is the application a consumer key belongs to, from API
 // Manager's data (API Manager 3.2 and later, whose access tokens carry none).
 type Application struct {
-	// ID is the D/applicationid claim, a number as in API Manager's data.
+	// ID is the application's number in API Manager's data. The
+	// D/applicationid claim is its decimal form as a JSON string ("42"),
+	// as every WSO2 generator writes it.
 	ID int64
 	// UUID, Name, Subscriber and Tier are the D/applicationUUId,
 	// D/applicationname, D/subscriber and D/applicationtier claims.
 	UUID, Name, Subscriber, Tier string
 }
 
+// StaticClaim is a claim the configuration adds to every backend JWT (SPEC
+// section 14, "Static claims"), with its value already typed and rendered
+// by the caller.
+type StaticClaim struct {
+	// Name is the claim name. It must not be one of StandardClaimNames;
+	// Generate skips such a claim.
+	Name string
+	// Value is the claim's JSON value (a string, number, boolean, object,
+	// array or null); empty leaves the claim out, as a placeholder that
+	// renders empty does.
+	Value json.RawMessage
+}
+
 // Input is what one request supplies to Generate: the validated access token
 // and the route's API.
 type Input struct {
-	// Claims are the access token's top-level claims, each raw JSON exactly
-	// as received. Each value must be one valid JSON value (the validator
-	// parsed them); Generate copies them as bytes without checking again.
+	// Claims are the access token's top-level claims as issued, each raw
+	// JSON exactly as received. Each value must be one valid JSON value
+	// (the validator parsed them); Generate copies them as bytes without
+	// checking again. The standard claims read them (sub, application,
+	// keytype, aut).
 	Claims map[string]json.RawMessage
+	// Copied, when not nil, are the claims copied into the token instead
+	// of Claims: the token's claims after its issuer's claim map
+	// (validator.Token.Copied). The same rules as for Claims hold.
+	Copied map[string]json.RawMessage
 	// API is the route's API; nil when there is no api directive.
 	API *API
 	// Subscription is the matching subscribedAPIs entry; nil when none
@@ -130,8 +155,32 @@ type Input struct {
 	// KeyType is the key mapping's key type (PRODUCTION or SANDBOX), used
 	// when the access token has no keytype claim; "" means PRODUCTION.
 	KeyType string
-	// Retrieved are the claims from a claims retriever; may be nil.
+	// TenantID, when not empty, is written as the string claim
+	// D/enduserTenantId: the id of the subscriber's tenant ("-1234" for
+	// carbon.super). The caller sets it on the API Manager data path only.
+	TenantID string
+	// ApplicationAttributes, when it is a JSON object with at least one
+	// member, is written as the D/applicationAttributes claim (API
+	// Manager's application attributes). The caller sets it on the API
+	// Manager data path only; anything else is left out.
+	ApplicationAttributes json.RawMessage
+	// SubscriberTenant is the tenant domain of the application's
+	// subscriber, which D/enduser follows for a token with an aut claim
+	// (see WSO2Claims.StandardClaims); "" means Subscription's
+	// TenantDomain, if any.
+	SubscriberTenant string
+	// UserType, when not empty, is the D/usertype claim instead of
+	// Application_User (for introspected opaque tokens: APPLICATION or
+	// APPLICATION_USER).
+	UserType string
+	// Retrieved are the claims from a claims retriever; may be nil. A
+	// retrieved claim replaces a copied one of the same name.
 	Retrieved map[string]any
+	// Static are the static claims, written after the copied and retrieved
+	// claims and replacing one of the same name; restricted claims and
+	// Config.IncludeClaims do not apply to them. When two have the same
+	// name, the last one stands.
+	Static []StaticClaim
 	// Now is the time of the request; iat and exp both come from it.
 	Now time.Time
 	// NotAfter is the access token's exp; the backend JWT never expires
@@ -170,8 +219,25 @@ type Config struct {
 	// when the cache is on, else the expiry); zero means DefaultLifetime.
 	Lifetime time.Duration
 	// RestrictedClaims are added to the default restricted claims, which
-	// are never copied from the access token or a retriever.
+	// are never copied from the access token or a retriever; they apply to
+	// a claim's name both before and after dialect conversion.
 	RestrictedClaims []string
+	// IncludeClaims, when not empty, are the only claims copied from the
+	// access token and the retrieved claims, by their names after mapping
+	// and conversion. The claims of SPEC section 6 and the static claims
+	// are written whatever it holds.
+	IncludeClaims []string
+	// ConvertDialect renames copied and retrieved claims that have an OIDC
+	// name to the dialect (API Manager's ConvertClaimsToConsumerDialect):
+	// the pairs of DefaultDialectTable and DialectMap. A converted claim
+	// replaces one of its new name from the same source (a retrieved claim
+	// still replaces a copied one); when several claims convert to one
+	// name, the one whose original name sorts first stands.
+	ConvertDialect bool
+	// DialectMap adds pairs to DefaultDialectTable or overrides its pairs
+	// (OIDC name to local name, written under the dialect); used only with
+	// ConvertDialect.
+	DialectMap map[string]string
 	// Encoding is "base64url" (the default) or "base64".
 	Encoding string
 	// Claims decides the claims; nil means the built-in WSO2Claims.
@@ -203,6 +269,8 @@ const (
 	nameEnduserTenantDomain
 	nameKeytype
 	nameUsertype
+	nameEnduserTenantID
+	nameApplicationAttributes
 	numNames
 )
 
@@ -210,7 +278,8 @@ const (
 var dialectSuffixes = [numNames]string{
 	"enduser", "applicationid", "applicationUUId", "subscriber", "applicationname",
 	"applicationtier", "apiname", "version", "apicontext", "tier",
-	"enduserTenantDomain", "keytype", "usertype",
+	"enduserTenantDomain", "keytype", "usertype", "enduserTenantId",
+	"applicationAttributes",
 }
 
 // settings is what a Claims reads from its Generator; immutable after New.
@@ -220,7 +289,13 @@ type settings struct {
 	dialect    string // as configured
 	prefix     string // dialect with the "/" rule applied
 	names      [numNames]string
-	restricted map[string]struct{}
+	restricted map[string]struct{} // the defaults and Config.RestrictedClaims
+	standard   map[string]struct{} // StandardClaimNames
+	// rules are the names of copied and retrieved claims that are dropped,
+	// converted or included; keepOthers tells whether the other names are
+	// copied (no IncludeClaims).
+	rules      map[string]rule
+	keepOthers bool
 }
 
 // Generator makes backend JWTs. It is immutable after New and safe for
@@ -240,7 +315,8 @@ type Generator struct {
 
 // New validates cfg and returns a Generator: the algorithm is known, the key
 // fits it, the certificate (if any) is the key's, and the header is encoded
-// and the dialect claim names formatted once here.
+// and the dialect claim names (those of the conversion included) formatted
+// once here.
 func New(cfg Config) (*Generator, error) {
 	name := cfg.Algorithm
 	if name == "" {
@@ -329,6 +405,13 @@ func New(cfg Config) (*Generator, error) {
 	for _, n := range cfg.RestrictedClaims {
 		g.s.restricted[n] = struct{}{}
 	}
+	g.s.standard = make(map[string]struct{}, len(registeredStandard)+numNames)
+	for _, n := range StandardClaimNames(cfg) {
+		g.s.standard[n] = struct{}{}
+	}
+	if err := g.s.buildRules(cfg); err != nil {
+		return nil, fmt.Errorf("jwtgen: %w", err)
+	}
 	g.pool.New = func() any { return &Claims{s: &g.s} }
 	return g, nil
 }
@@ -361,7 +444,8 @@ func (g *Generator) PublicKey() (PublicKey, bool) {
 func (g *Generator) Lifetime() time.Duration { return time.Duration(g.lifetime) * time.Second }
 
 // Generate builds, signs and encodes a backend JWT for in, and returns it
-// with its expiry (the exp claim).
+// with its expiry (the exp claim): the ClaimsGenerator's standard then
+// custom claims, then in.Static.
 func (g *Generator) Generate(in *Input) (token string, expires time.Time, err error) {
 	if in == nil {
 		return "", time.Time{}, errors.New("jwtgen: no input")
@@ -395,6 +479,9 @@ func (g *Generator) Generate(in *Input) (token string, expires time.Time, err er
 	c.phase = phaseCustom
 	if err := g.claims.CustomClaims(in, c); err != nil {
 		return "", time.Time{}, fmt.Errorf("jwtgen: custom claims: %w", err)
+	}
+	if err := c.setStatic(in.Static); err != nil {
+		return "", time.Time{}, fmt.Errorf("jwtgen: %w", err)
 	}
 	c.phase = phaseDone
 

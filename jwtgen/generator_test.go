@@ -19,11 +19,13 @@ import (
 var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // TestWSO2Example reproduces examples/wso2-access-token.md: every claim of
-// the backend JWT, the header, and exp = min(T + 900, the access token's exp).
+// the backend JWT (no aud: none is configured), the header, and exp =
+// min(T + 900, the access token's exp).
 func TestWSO2Example(t *testing.T) {
 	key := keyFor(RS256)
 	cert := newCert(t, "backend-jwt", key, nil, nil)
 	cfg := defaultConfig(RS256)
+	cfg.Audience = nil
 	cfg.Certificates = []*x509.Certificate{cert}
 	g := mustNew(t, cfg)
 
@@ -57,22 +59,21 @@ func TestWSO2Example(t *testing.T) {
 				t.Errorf("jti %q is not a version 4 UUID", jti)
 			}
 			want := map[string]any{
-				"iss":                                    "wso2.org/products/am",
-				"aud":                                    "http://org.wso2.apimgt/gateway",
-				"jti":                                    jti,
-				"iat":                                    json.Number(itoa(tc.now)),
-				"exp":                                    json.Number(itoa(tc.wantExp)),
-				"sub":                                    "admin@carbon.super",
-				"http://wso2.org/claims/enduser":         "admin@carbon.super",
-				"http://wso2.org/claims/applicationid":   json.Number("1"),
-				"http://wso2.org/claims/applicationUUId": "3f1c4d2e-6a0b-4c5d-9e8f-7a6b5c4d3e2f",
-				"http://wso2.org/claims/subscriber":      "admin",
-				"http://wso2.org/claims/applicationname": "DefaultApplication",
-				"http://wso2.org/claims/applicationtier": "Unlimited",
-				"http://wso2.org/claims/apiname":         "PizzaShackAPI",
-				"http://wso2.org/claims/version":         "1.0.0",
-				"http://wso2.org/claims/apicontext":      "/pizzashack",
-				"http://wso2.org/claims/tier":            "Gold",
+				"iss":                                        "wso2.org/products/am",
+				"jti":                                        jti,
+				"iat":                                        json.Number(itoa(tc.now)),
+				"exp":                                        json.Number(itoa(tc.wantExp)),
+				"sub":                                        "admin@carbon.super",
+				"http://wso2.org/claims/enduser":             "admin@carbon.super",
+				"http://wso2.org/claims/applicationid":       "1",
+				"http://wso2.org/claims/applicationUUId":     "3f1c4d2e-6a0b-4c5d-9e8f-7a6b5c4d3e2f",
+				"http://wso2.org/claims/subscriber":          "admin",
+				"http://wso2.org/claims/applicationname":     "DefaultApplication",
+				"http://wso2.org/claims/applicationtier":     "Unlimited",
+				"http://wso2.org/claims/apiname":             "PizzaShackAPI",
+				"http://wso2.org/claims/version":             "1.0.0",
+				"http://wso2.org/claims/apicontext":          "/pizzashack",
+				"http://wso2.org/claims/tier":                "Gold",
 				"http://wso2.org/claims/enduserTenantDomain": "carbon.super",
 				"http://wso2.org/claims/keytype":             "PRODUCTION",
 				"http://wso2.org/claims/usertype":            "Application_User",
@@ -98,9 +99,9 @@ func TestWSO2Example(t *testing.T) {
 			if err := verifyStd(RS256, key.Public(), d.signingInput, d.sig); err != nil {
 				t.Errorf("signature: %v", err)
 			}
-			// The application id keeps its JSON form: the number 1.
-			if !strings.Contains(string(d.payload), `"http://wso2.org/claims/applicationid":1,`) {
-				t.Errorf("applicationid not the number 1 in %s", d.payload)
+			// The application id is a JSON string, as WSO2 writes it.
+			if !strings.Contains(string(d.payload), `"http://wso2.org/claims/applicationid":"1",`) {
+				t.Errorf("applicationid not the string \"1\" in %s", d.payload)
 			}
 		})
 	}
@@ -126,7 +127,7 @@ func TestStandardClaims(t *testing.T) {
 			want: map[string]any{
 				"iss": DefaultIssuer, "aud": DefaultAudience,
 				"sub": "admin@carbon.super", D + "enduser": "admin@carbon.super",
-				D + "applicationid": json.Number("1"), D + "applicationUUId": "3f1c4d2e-6a0b-4c5d-9e8f-7a6b5c4d3e2f",
+				D + "applicationid": "1", D + "applicationUUId": "3f1c4d2e-6a0b-4c5d-9e8f-7a6b5c4d3e2f",
 				D + "subscriber": "admin", D + "applicationname": "DefaultApplication", D + "applicationtier": "Unlimited",
 				D + "apiname": "PizzaShackAPI", D + "version": "1.0.0", D + "apicontext": "/pizzashack",
 				D + "tier": "Gold", D + "enduserTenantDomain": "carbon.super",
@@ -148,14 +149,14 @@ func TestStandardClaims(t *testing.T) {
 			absent: []string{D + "applicationUUId", D + "subscriber", D + "applicationtier"},
 		},
 		{
-			name: "application values keep their JSON form",
+			name: "application values keep their JSON form, but an id that is no string or number",
 			edit: func(in *Input) {
 				in.Claims["application"] = json.RawMessage(`{"id":{"n":[1,2]},"tier":null,"owner":"a\"b","uuid":true}`)
 			},
 			want: map[string]any{
-				D + "applicationid":   map[string]any{"n": []any{json.Number("1"), json.Number("2")}},
 				D + "applicationtier": nil, D + "subscriber": `a"b`, D + "applicationUUId": true,
 			},
+			absent: []string{D + "applicationid"},
 		},
 		{
 			name:   "application not an object",
@@ -176,7 +177,7 @@ func TestStandardClaims(t *testing.T) {
 				in.KeyType = "SANDBOX"
 			},
 			want: map[string]any{
-				D + "applicationid": json.Number("42"), D + "applicationUUId": "u-42", D + "applicationname": "App",
+				D + "applicationid": "42", D + "applicationUUId": "u-42", D + "applicationname": "App",
 				D + "subscriber": "alice", D + "applicationtier": "10PerMin", D + "keytype": "SANDBOX",
 			},
 		},
@@ -186,7 +187,7 @@ func TestStandardClaims(t *testing.T) {
 				in.Application = &Application{ID: 42, Name: "App"}
 				in.KeyType = "SANDBOX"
 			},
-			want: map[string]any{D + "applicationid": json.Number("1"), D + "applicationname": "DefaultApplication", D + "keytype": "PRODUCTION"},
+			want: map[string]any{D + "applicationid": "1", D + "applicationname": "DefaultApplication", D + "keytype": "PRODUCTION"},
 		},
 		{
 			name:   "no api directive",
@@ -325,7 +326,9 @@ func TestRestrictedClaims(t *testing.T) {
 }
 
 // TestNoOverwrite checks that copied and retrieved claims never replace a
-// standard claim (security invariant 5).
+// standard claim nor take the name of one the input leaves unset (security
+// invariant 5), and that a retrieved claim replaces a copied one of the
+// same name (MGW's order).
 func TestNoOverwrite(t *testing.T) {
 	const D = "http://wso2.org/claims/"
 	g := mustNew(t, defaultConfig(ES256))
@@ -348,7 +351,11 @@ func TestNoOverwrite(t *testing.T) {
 		{name: "retrieved usertype", retrieved: map[string]any{D + "usertype": "Admin"}, claim: D + "usertype", want: "Application_User"},
 		{name: "copied dialect tier", copied: map[string]string{D + "tier": `"Unlimited"`}, claim: D + "tier", want: "Gold"},
 		{name: "copied dialect enduser", copied: map[string]string{D + "enduser": `"root"`}, claim: D + "enduser", want: "admin@carbon.super"},
-		{name: "copied claim wins over retrieved", copied: map[string]string{"email": `"a@x"`}, retrieved: map[string]any{"email": "b@x"}, claim: "email", want: "a@x"},
+		{name: "retrieved claim wins over copied", copied: map[string]string{"email": `"a@x"`}, retrieved: map[string]any{"email": "b@x"}, claim: "email", want: "b@x"},
+		{name: "retrieved dialect claim wins over copied", copied: map[string]string{D + "givenname": `"Jon"`}, retrieved: map[string]any{D + "givenname": "John"}, claim: D + "givenname", want: "John"},
+		{name: "copied kept when nothing is retrieved", copied: map[string]string{"email": `"a@x"`}, retrieved: map[string]any{"other": 1}, claim: "email", want: "a@x"},
+		{name: "retrieved tenant id", retrieved: map[string]any{D + "enduserTenantId": "-1234"}, claim: D + "enduserTenantId", want: nil},
+		{name: "copied application attributes", copied: map[string]string{D + "applicationAttributes": `{"a":"b"}`}, claim: D + "applicationAttributes", want: nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := exampleInput(t, now)
@@ -357,10 +364,16 @@ func TestNoOverwrite(t *testing.T) {
 				in.Claims[k] = json.RawMessage(v)
 			}
 			d := decode(t, mustGenerate(t, g, in), EncodingBase64URL)
-			got := d.claims[tc.claim]
-			if tc.want == nil { // jti: fresh
+			got, present := d.claims[tc.claim]
+			switch {
+			case tc.claim == "jti": // fresh
 				if s, _ := got.(string); !uuidV4.MatchString(s) {
 					t.Errorf("%s = %v, want a fresh UUID", tc.claim, got)
+				}
+				return
+			case tc.want == nil: // a standard claim the input does not set
+				if present {
+					t.Errorf("%s = %v, want absent (never copied)", tc.claim, got)
 				}
 				return
 			}
@@ -394,7 +407,9 @@ func TestDialect(t *testing.T) {
 				return WSO2Claims{}.CustomClaims(in, c)
 			}}
 			g := mustNew(t, cfg)
-			d := decode(t, mustGenerate(t, g, exampleInput(t, time.Unix(1595447942, 0))), EncodingBase64URL)
+			in := exampleInput(t, time.Unix(1595447942, 0))
+			in.TenantID, in.ApplicationAttributes = "-1234", json.RawMessage(`{"k":"v"}`)
+			d := decode(t, mustGenerate(t, g, in), EncodingBase64URL)
 			if d.claims[tc.want] != "admin@carbon.super" {
 				t.Errorf("claim %q = %v; claims %v", tc.want, d.claims[tc.want], d.claims)
 			}

@@ -46,12 +46,16 @@ type APIKeyConfig struct {
 	// ValidateSubscription refuses keys not subscribed to the API, as
 	// IssuerConfig.ValidateSubscription does for access tokens.
 	ValidateSubscription bool
+	// ClaimMap renames the keys' claims in Token.Copied, as
+	// IssuerConfig.ClaimMap does for an issuer's tokens.
+	ClaimMap map[string]string
 }
 
 // apiKeySource is the api_keys block as the Validator holds it.
 type apiKeySource struct {
-	cfg  APIKeyConfig
-	keys []crypto.PublicKey
+	cfg      APIKeyConfig
+	keys     []crypto.PublicKey
+	claimMap *claimMap // nil without ClaimMap
 
 	mu      sync.Mutex
 	issuers map[string]*Issuer // by iss value, at most maxAPIKeyIssuers
@@ -72,10 +76,15 @@ func newAPIKeySource(cfg APIKeyConfig) (*apiKeySource, error) {
 			return nil, fmt.Errorf("certificate %d: API keys are signed RS256, which needs an RSA key, not %T", i+1, pub)
 		}
 	}
+	cm, err := newClaimMap(cfg.ClaimMap)
+	if err != nil {
+		return nil, err
+	}
 	return &apiKeySource{
-		cfg:     cfg,
-		keys:    cfg.Certificates,
-		issuers: make(map[string]*Issuer),
+		cfg:      cfg,
+		keys:     cfg.Certificates,
+		claimMap: cm,
+		issuers:  make(map[string]*Issuer),
 	}, nil
 }
 
@@ -93,7 +102,8 @@ func (s *apiKeySource) issuer(iss []byte) *Issuer {
 		PublicKeys:           s.cfg.Certificates,
 		Algorithms:           apiKeyAlgorithms,
 		ValidateSubscription: s.cfg.ValidateSubscription,
-	}}
+		ClaimMap:             s.cfg.ClaimMap,
+	}, claimMap: s.claimMap}
 	if len(s.issuers) < maxAPIKeyIssuers {
 		s.issuers[i.Issuer] = i
 	}
@@ -170,6 +180,7 @@ func (v *Validator) validateAPIKey(key []byte) (*Token, error) {
 	if v.api != nil {
 		t.Subscription = matchSubscription(t.Claims["subscribedAPIs"], v.api)
 	}
+	t.Copied = v.apiKeys.claimMap.apply(t.Claims)
 	return &t.Token, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/introspection"
 )
@@ -46,7 +47,7 @@ func (v *Validator) newOpaqueTokens(cfg Config) (*opaqueTokens, error) {
 // fromAnswer makes the Token of an active introspection answer for iss:
 // its claims are the answer's members, its user the answer's username
 // (else sub), its consumer key the issuer's consumer_key_claim when set,
-// else client_id.
+// else client_id, its Copied the claims after the issuer's claim map.
 func (v *Validator) fromAnswer(iss *Issuer, a *introspection.Answer) (*Token, error) {
 	t := &Token{
 		Issuer:    iss,
@@ -69,6 +70,10 @@ func (v *Validator) fromAnswer(iss *Issuer, a *introspection.Answer) (*Token, er
 		}
 		t.Claims["sub"] = sub
 	}
+	t.UserType = userTypeApplicationUser
+	if aut, ok := jsonString(a.Claims["aut"]); ok && strings.EqualFold(aut, userTypeApplication) {
+		t.UserType = userTypeApplication
+	}
 	t.ConsumerKey = a.ClientID
 	if iss.ConsumerKeyClaim != "" {
 		t.ConsumerKey = consumerKey(t.Claims, iss.ConsumerKeyClaim, nil)
@@ -76,8 +81,16 @@ func (v *Validator) fromAnswer(iss *Issuer, a *introspection.Answer) (*Token, er
 	if v.api != nil {
 		t.Subscription = matchSubscription(t.Claims["subscribedAPIs"], v.api)
 	}
+	t.Copied = iss.claimMap.apply(t.Claims)
 	return t, nil
 }
+
+// The user types of an introspected token, as API Manager's key validation
+// writes them (its answer's aut).
+const (
+	userTypeApplication     = "APPLICATION"
+	userTypeApplicationUser = "APPLICATION_USER"
+)
 
 // isCompactJWS tells whether token has the shape of a JWT: three non-empty
 // parts of the base64url alphabet separated by dots. Anything else is an

@@ -30,8 +30,17 @@ type Token struct {
 	// are zero when absent.
 	Expires, NotBefore, IssuedAt time.Time
 	// Claims holds every top-level claim of the payload as the raw JSON it was
-	// written as.
+	// written as. Every check reads these (consumer key, subscription, aut,
+	// scopes, revocation).
 	Claims map[string]json.RawMessage
+	// Copied holds the claims as they are copied into the backend JWT and
+	// shown by placeholders: Claims with the issuer's claim map applied
+	// (IssuerConfig.ClaimMap; for API keys APIKeyConfig.ClaimMap), each
+	// remote name under its local name with its value unchanged, replacing
+	// a claim of that name; renames do not chain. It is made once, when the
+	// token is validated, and is nil when the issuer has no claim map:
+	// callers then use Claims (see CopiedClaims).
+	Copied map[string]json.RawMessage
 	// Subscription is the subscribedAPIs entry that matches the configured
 	// API, or nil when there is none or no API is configured.
 	Subscription *Subscription
@@ -44,6 +53,10 @@ type Token struct {
 	// ConsumerKey is the OAuth client ID the token was issued to (see
 	// IssuerConfig.ConsumerKeyClaim); "" when the token names none.
 	ConsumerKey string
+	// UserType is, for an introspected token, APPLICATION or
+	// APPLICATION_USER (its answer's aut; the latter when absent): the
+	// backend JWT's usertype. Empty for JWTs and API keys.
+	UserType string
 	// BackendJWT is the value of a string backendJwt claim, and HasBackendJWT
 	// tells whether the token carries one.
 	BackendJWT    string

@@ -80,6 +80,11 @@ type IssuerConfig struct {
 	// TokenPattern routes the opaque tokens it matches to this issuer's
 	// introspection; nil takes those no other issuer's pattern matches.
 	TokenPattern *regexp.Regexp
+	// ClaimMap renames this issuer's token claims (remote name → local
+	// name, at most MaxClaimMap pairs, no two to one local name) in
+	// Token.Copied: what is copied into the backend JWT and shown by
+	// placeholders. The checks read Token.Claims, as issued.
+	ClaimMap map[string]string
 }
 
 // API is the API a route serves.
@@ -124,6 +129,7 @@ type Issuer struct {
 	jwks         *jwksSource // nil without JWKSURL
 	staticKeys   []publicKey
 	introspector *introspection.Introspector[*Token] // nil without Introspection
+	claimMap     *claimMap                           // nil without ClaimMap
 }
 
 // Validator validates access tokens. It is safe for concurrent use.
@@ -253,7 +259,11 @@ func newIssuer(ic IssuerConfig, cfg Config) (*Issuer, error) {
 			return nil, err
 		}
 	}
-	iss := &Issuer{IssuerConfig: ic}
+	cm, err := newClaimMap(ic.ClaimMap)
+	if err != nil {
+		return nil, err
+	}
+	iss := &Issuer{IssuerConfig: ic, claimMap: cm}
 	for i, pub := range ic.PublicKeys {
 		typ, err := typeOf(pub)
 		if err != nil {
@@ -454,6 +464,7 @@ func (v *Validator) validate(token []byte) (*Token, error) {
 	if v.api != nil {
 		t.Subscription = matchSubscription(t.Claims["subscribedAPIs"], v.api)
 	}
+	t.Copied = iss.claimMap.apply(t.Claims)
 	return &t.Token, nil
 }
 
