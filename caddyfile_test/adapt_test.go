@@ -109,6 +109,17 @@ func TestBrokenConfigs(t *testing.T) {
 		{"token_from bad source", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ntoken_from body token", 6, `token_from "body": want header, query or cookie`},
 		{"token_from without a name", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ntoken_from cookie", 6, "wrong argument count"},
 		{"require_scopes without a scope", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nrequire_scopes", 6, "wrong argument count"},
+		{"claim_map without a local name", "issuer x {\n\tjwks_url http://127.0.0.1/j\n\tclaim_map email\n}", 5, "wrong argument count"},
+		{"claim_map twice", "issuer x {\n\tjwks_url http://127.0.0.1/j\n\tclaim_map a b\n\tclaim_map a c\n}", 6, "claim_map a: mapped twice"},
+		{"static claim named like a standard one", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate {\n\tclaim x 1 int\n\tclaim http://wso2.org/claims/enduser bob\n}", 8, `claim "http://wso2.org/claims/enduser": the generator sets that claim itself`},
+		{"static claim named like a standard one of another dialect", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate {\n\tclaim urn:x/apiname y\n\tdialect urn:x\n}", 7, `claim "urn:x/apiname": the generator sets that claim itself`},
+		{"static claim iss", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate {\n\tclaim iss me\n}", 7, `claim "iss": the generator sets that claim itself`},
+		{"static claim bad int", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate {\n\tclaim n 1.5 int\n}", 7, "claim n: value for type int"},
+		{"static claim bad bool", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate {\n\tclaim b yes bool\n}", 7, "claim b: value for type bool"},
+		{"static claim bad json", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate {\n\tclaim j {rpm:60} json\n}", 7, "claim j: value for type json"},
+		{"static claim unknown type", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate {\n\tclaim d 2026-01-01 date\n}", 7, `type "date": want string, int, float, bool or json`},
+		{"dialect_map without a name", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\ngenerate {\n\tdialect_map email\n}", 7, "wrong argument count"},
+		{"api_manager tenant_id not a number", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\napi_manager {\n\ttenant_id wso2\n}", 7, `tenant_id "wso2": want the tenant's id`},
 		{"bad error_response", "issuer x {\n\tjwks_url http://127.0.0.1/j\n}\nerror_response html", 6, `error_response "html": want wso2 or caddy`},
 	}
 	for _, tc := range tests {

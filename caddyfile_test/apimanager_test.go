@@ -1,7 +1,6 @@
 package caddyfile_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -174,6 +173,28 @@ func TestAPIManagerSubscriptions(t *testing.T) {
 	}
 }
 
+// TestAPIManagerApplicationToken: a client-credentials token (aut
+// APPLICATION) names the application's owner as the end user, as API
+// Manager's gateway does; a user's token with aut keeps its sub.
+func TestAPIManagerApplicationToken(t *testing.T) {
+	s := newAPIMSite(t, false)
+	for _, tc := range []struct{ aut, sub, enduser string }{
+		{"APPLICATION", "service-account", "alice@carbon.super"},
+		{"application", "service-account", "alice@carbon.super"},
+		{"APPLICATION_USER", "bob", "bob@carbon.super"},
+		{"APPLICATION_USER", "bob@carbon.super", "bob@carbon.super"},
+	} {
+		t.Run(tc.aut+" "+tc.sub, func(t *testing.T) {
+			tok := apimToken(t, map[string]any{"azp": "UNBLOCKED-prod", "aut": tc.aut, "sub": tc.sub})
+			testkit.WaitFor(t, "a 200", func() bool { return s.g.Get("/", bearer(tok)...).Status == 200 })
+			c := testkit.Verify(t, s.upstream.Last().Header.Get("X-JWT-Assertion"), testkit.Public(testkit.Keys().RSA2), false).Claims
+			if c[claimsPrefix+"enduser"] != tc.enduser || c["sub"] != tc.sub || c["aut"] != tc.aut || c[claimsPrefix+"usertype"] != "Application_User" {
+				t.Fatalf("enduser %v sub %v aut %v usertype %v; want enduser %s", c[claimsPrefix+"enduser"], c["sub"], c["aut"], c[claimsPrefix+"usertype"], tc.enduser)
+			}
+		})
+	}
+}
+
 func TestAPIManagerBackendJWT(t *testing.T) {
 	s := newAPIMSite(t, false)
 	for _, tc := range []struct {
@@ -193,15 +214,15 @@ func TestAPIManagerBackendJWT(t *testing.T) {
 			for name, want := range map[string]any{
 				"applicationname": "app-" + strings.TrimSuffix(strings.TrimSuffix(keyOf(tc.changes), "-prod"), "-sand"),
 				"subscriber":      "alice", "applicationtier": "10PerMin", "tier": "Gold",
-				"keytype": tc.keyType, "enduserTenantDomain": "carbon.super",
+				"keytype": tc.keyType, "enduserTenantDomain": "carbon.super", "enduserTenantId": "-1234",
 				"apiname": "PizzaShackAPI", "version": "1.0.0",
 			} {
 				if got := c[claimsPrefix+name]; got != want {
 					t.Errorf("%s = %v, want %v", name, got, want)
 				}
 			}
-			if id, ok := c[claimsPrefix+"applicationid"].(json.Number); !ok || !strings.HasPrefix(id.String(), "10") || len(id) != 3 {
-				t.Errorf("applicationid %v, want API Manager's numeric id", c[claimsPrefix+"applicationid"])
+			if id, ok := c[claimsPrefix+"applicationid"].(string); !ok || !strings.HasPrefix(id, "10") || len(id) != 3 {
+				t.Errorf("applicationid %v, want API Manager's id as a string", c[claimsPrefix+"applicationid"])
 			}
 			if uuid, _ := c[claimsPrefix+"applicationUUId"].(string); !strings.HasPrefix(uuid, "app-uuid-") {
 				t.Errorf("applicationUUId %q", uuid)

@@ -134,11 +134,11 @@ func TestWorkedExample(t *testing.T) {
 		t.Errorf("iat %d exp %d jti %q: want iat now, exp iat+900, a UUID", iat, exp, jti)
 	}
 	want := map[string]any{
-		"iss": "wso2.org/products/am", "aud": "http://org.wso2.apimgt/gateway",
+		"iss": "wso2.org/products/am",
 		"jti": jti, "iat": json.Number(fmt.Sprint(iat)), "exp": json.Number(fmt.Sprint(exp)),
 		"sub":                                        "admin@carbon.super",
 		"http://wso2.org/claims/enduser":             "admin@carbon.super",
-		"http://wso2.org/claims/applicationid":       json.Number("1"),
+		"http://wso2.org/claims/applicationid":       "1",
 		"http://wso2.org/claims/applicationUUId":     "3f1c4d2e-6a0b-4c5d-9e8f-7a6b5c4d3e2f",
 		"http://wso2.org/claims/subscriber":          "admin",
 		"http://wso2.org/claims/applicationname":     "DefaultApplication",

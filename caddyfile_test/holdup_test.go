@@ -414,11 +414,13 @@ func TestRevocationStorageOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, "the revocation to be written", func() bool {
-		entries, _ := os.ReadDir(folder)
-		return len(entries) == 1
+		_, st := admin(t, g, "GET", "/backend_jwt/status", "")
+		return st["revocations_unstored"] == 0.0
 	})
-	_, st := admin(t, g, "GET", "/backend_jwt/status", "")
-	if st["revocations_unstored"] != 0.0 || st["revocations"] != 1.0 {
+	if entries, _ := os.ReadDir(folder); len(entries) != 1 {
+		t.Fatalf("storage holds %d revocations, want 1", len(entries))
+	}
+	if _, st := admin(t, g, "GET", "/backend_jwt/status", ""); st["revocations"] != 1.0 {
 		t.Fatalf("status after storage came back: %v", st)
 	}
 	wantFault(t, g.Get("/", bearer(tok)...), 401, 900901)

@@ -130,6 +130,7 @@ func TestIntrospectedTokens(t *testing.T) {
 				claimsPrefix + "applicationname": "app-UNBLOCKED", claimsPrefix + "subscriber": "alice",
 				claimsPrefix + "applicationtier": "10PerMin", claimsPrefix + "tier": "Gold", claimsPrefix + "keytype": "PRODUCTION",
 				claimsPrefix + "apiname": "PizzaShackAPI", "client_id": "UNBLOCKED-prod", "scope": "default menu:read",
+				claimsPrefix + "usertype": "APPLICATION_USER",
 			} {
 				if c[name] != want {
 					t.Errorf("backend JWT %s = %v, want %v", name, c[name], want)
@@ -137,6 +138,18 @@ func TestIntrospectedTokens(t *testing.T) {
 			}
 			if _, ok := c["active"]; ok {
 				t.Error("the backend JWT copies active")
+			}
+		}},
+		{name: "an application's token", km: activeAnswer("UNBLOCKED-prod", map[string]any{"aut": "APPLICATION", "username": "svc"}), kmCalls: 1, check: func(t *testing.T) {
+			c := testkit.Verify(t, s.upstream.Last().Header.Get("X-JWT-Assertion"), testkit.Public(s.backendJWTKey), false).Claims
+			// API Manager's rule: the application's owner, in its tenant.
+			for name, want := range map[string]any{
+				"sub": "svc", claimsPrefix + "enduser": "alice@carbon.super", claimsPrefix + "usertype": "APPLICATION",
+				claimsPrefix + "enduserTenantId": "-1234", claimsPrefix + "applicationid": "100",
+			} {
+				if c[name] != want {
+					t.Errorf("backend JWT %s = %v, want %v", name, c[name], want)
+				}
 			}
 		}},
 		{name: "subscription blocked in API Manager", km: activeAnswer("BLOCKED-prod", nil), status: 403, code: 900907, kmCalls: 1},

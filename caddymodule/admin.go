@@ -97,25 +97,40 @@ func (a *AdminAPI) revoke(w http.ResponseWriter, r *http.Request) error {
 		JTI         *string `json:"jti"`
 		Signature   *string `json:"signature"`
 		TokenSHA256 *string `json:"token_sha256"`
+		ConsumerKey *string `json:"consumer_key"`
+		Subject     *string `json:"subject"`
 		Exp         *int64  `json:"exp"`
+		Before      *int64  `json:"before"`
+		Until       *int64  `json:"until"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return badRequest(fmt.Errorf("want {\"jti\"|\"signature\"|\"token_sha256\":\"…\",\"exp\":<seconds>}: %w", err))
+		return badRequest(fmt.Errorf("want {\"jti\"|\"signature\"|\"token_sha256\":\"…\",\"exp\":<seconds>} "+
+			"or {\"consumer_key\"|\"subject\":\"…\",\"before\":<seconds>[,\"until\":<seconds>]}: %w", err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest(errors.New("the body holds something after its one JSON object"))
 	}
-	if in.Exp == nil {
+	bulk := in.ConsumerKey != nil || in.Subject != nil
+	if in.Exp == nil && !bulk {
 		return badRequest(errors.New("exp is missing: the token's exp, in seconds since the epoch"))
 	}
-	e := revocation.Entry{Exp: *in.Exp}
+	var e revocation.Entry
+	for _, n := range []struct {
+		in *int64
+		to *int64
+	}{{in.Exp, &e.Exp}, {in.Before, &e.Before}, {in.Until, &e.Until}} {
+		if n.in != nil {
+			*n.to = *n.in
+		}
+	}
 	for _, m := range []struct {
 		name string
 		in   *string
 		to   *string
-	}{{"jti", in.JTI, &e.JTI}, {"signature", in.Signature, &e.Signature}, {"token_sha256", in.TokenSHA256, &e.TokenSHA256}} {
+	}{{"jti", in.JTI, &e.JTI}, {"signature", in.Signature, &e.Signature}, {"token_sha256", in.TokenSHA256, &e.TokenSHA256},
+		{"consumer_key", in.ConsumerKey, &e.ConsumerKey}, {"subject", in.Subject, &e.Subject}} {
 		if m.in != nil && *m.in == "" {
 			return badRequest(fmt.Errorf("%s is empty", m.name))
 		}
@@ -141,14 +156,19 @@ type listedRevocation struct {
 	JTI         string    `json:"jti,omitempty"`
 	Signature   string    `json:"signature,omitempty"`    // its first 16 characters
 	TokenSHA256 string    `json:"token_sha256,omitempty"` // its first 16 characters
-	Exp         int64     `json:"exp"`
+	ConsumerKey string    `json:"consumer_key,omitempty"`
+	Subject     string    `json:"subject,omitempty"`
+	Exp         int64     `json:"exp,omitempty"`
+	Before      int64     `json:"before,omitempty"`
+	Until       int64     `json:"until,omitempty"`
 	Added       time.Time `json:"added"`
 }
 
 func listed(e revocation.Entry) listedRevocation {
 	return listedRevocation{
 		JTI: e.JTI, Signature: prefix16(e.Signature), TokenSHA256: prefix16(e.TokenSHA256),
-		Exp: e.Exp, Added: time.Unix(e.Added, 0).UTC(),
+		ConsumerKey: e.ConsumerKey, Subject: e.Subject,
+		Exp: e.Exp, Before: e.Before, Until: e.Until, Added: time.Unix(e.Added, 0).UTC(),
 	}
 }
 

@@ -1,12 +1,14 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +39,9 @@ type APIManagerConfig struct {
 	CACert string `json:"ca_cert,omitempty"`
 	// Tenant is sent as the xWSO2Tenant header. Default: carbon.super.
 	Tenant string `json:"tenant,omitempty"`
+	// TenantID is the tenant's id, the backend JWT's enduserTenantId:
+	// -1234 for carbon.super; -1 for another tenant without it.
+	TenantID *int `json:"tenant_id,omitempty"`
 	// KeyManager keeps only the key mappings of this key manager. Default: all.
 	KeyManager string `json:"key_manager,omitempty"`
 	// Refresh is the period of full re-reads; at least 1s. Default: 30s.
@@ -98,6 +103,7 @@ type apimBinding struct {
 	client     *apimdata.Client // made from the handler's config
 	refresh    time.Duration
 	tenant     string
+	tenantID   string // the backend JWT's enduserTenantId
 	retryAfter string // seconds, for the 503s of API Manager outages
 }
 
@@ -174,8 +180,27 @@ func (h *Handler) provisionAPIManager() (*apimBinding, error) {
 		client:     client,
 		refresh:    refresh,
 		tenant:     src.Tenant,
+		tenantID:   tenantID(src.Tenant, c.TenantID),
 		retryAfter: fmt.Sprint(int(math.Ceil(s.store.RetryAfter().Seconds()))),
 	}, nil
+}
+
+// superTenant is API Manager's super tenant and its id.
+const (
+	superTenant   = "carbon.super"
+	superTenantID = -1234
+)
+
+// tenantID is the enduserTenantId API Manager's gateway writes for tenant:
+// the configured id, -1234 for carbon.super, else -1 (an unknown tenant).
+func tenantID(tenant string, configured *int) string {
+	switch {
+	case configured != nil:
+		return strconv.Itoa(*configured)
+	case tenant == superTenant:
+		return strconv.Itoa(superTenantID)
+	}
+	return "-1"
 }
 
 // lastGoodData is the newest data that a reader of lineage holds, or nil.
@@ -213,7 +238,7 @@ func (s *apimSource) observe(r apimdata.ReadResult) {
 		zap.String("source", s.label), zap.String("read", kind), zap.Error(r.Err))
 }
 
-// errRevoked is behind the 401 of a token in API Manager's revoked list.
+// errRevoked is behind the 401 of a token in API Manager's revoked lists.
 var errRevoked = errors.New("the token is in API Manager's revoked list")
 
 // checkAPIManager applies API Manager's data to a validated token (SPEC
@@ -226,7 +251,7 @@ func (h *Handler) checkAPIManager(ctx context.Context, tok *validator.Token) (ap
 	if snap == nil {
 		return apimdata.Result{}, faultAPIMUnavailable, apimdata.ErrNotReady
 	}
-	if snap.Revoked(tok.Signature) {
+	if snap.Revoked(tok.Signature) || snap.RevokedBefore(tok.ConsumerKey, tok.Subject, tok.IssuedAt, applicationToken(tok)) {
 		h.forget(tok)
 		return apimdata.Result{}, faultInvalid, errRevoked
 	}
@@ -262,19 +287,29 @@ func (h *Handler) checkAPIManager(ctx context.Context, tok *validator.Token) (ap
 	return res, faultForbidden, fmt.Errorf("%w: API Manager: %v (consumer key %q)", validator.ErrNotSubscribed, res.Outcome, tok.ConsumerKey)
 }
 
-// applicationOf turns API Manager's records into the backend JWT's input.
-func (b *apimBinding) applicationOf(app *apimdata.Application) *jwtgen.Application {
-	if app == nil {
-		return nil
-	}
-	return &jwtgen.Application{ID: int64(app.ID), UUID: app.UUID, Name: app.Name, Subscriber: app.Subscriber, Tier: app.Policy}
+// applicationToken tells whether a token was issued to an application on
+// its own (client credentials): its aut is APPLICATION, in any case.
+func applicationToken(tok *validator.Token) bool {
+	return bytes.EqualFold(tok.Claims["aut"], autApplication)
 }
 
-func (b *apimBinding) subscriptionOf(sub *apimdata.Subscription) *jwtgen.Subscription {
-	if sub == nil {
-		return nil
+// autApplication is the aut claim of a token issued to an application.
+var autApplication = []byte(`"APPLICATION"`)
+
+// fill gives the backend JWT's input what API Manager's data holds for a
+// token without an application object: the application (its id, name,
+// owner, tier, attributes), the subscription's tier, the key type, and the
+// subscriber's tenant and its id (SPEC 11, 14).
+func (b *apimBinding) fill(in *jwtgen.Input, app *apimdata.Application, mapping *apimdata.KeyMapping, sub *apimdata.Subscription) {
+	in.Application = &jwtgen.Application{ID: int64(app.ID), UUID: app.UUID, Name: app.Name, Subscriber: app.Subscriber, Tier: app.Policy}
+	in.ApplicationAttributes = app.Attributes
+	in.SubscriberTenant, in.TenantID = b.tenant, b.tenantID
+	if sub != nil {
+		in.Subscription = &jwtgen.Subscription{Tier: sub.PolicyID, TenantDomain: b.tenant}
 	}
-	return &jwtgen.Subscription{Tier: sub.PolicyID, TenantDomain: b.tenant}
+	if mapping != nil {
+		in.KeyType = mapping.KeyType
+	}
 }
 
 // apimCollector exports, per API Manager source, the age of its data, the

@@ -40,6 +40,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			validate_subscription
 //			remote_claims
 //			consumer_key_claim <claim>      # default: azp, then aud
+//			claim_map <remote> <local>      # repeatable
 //			introspection {                 # opaque access tokens (RFC 7662)
 //				url <url>
 //				client_id <id>
@@ -81,6 +82,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			x5c
 //			expiry <duration>
 //			restricted_claims <claim...>
+//			convert_dialect                   # OIDC claim names to the dialect's
+//			dialect_map <oidc name> <local name>   # repeatable
+//			include_claims <claim...>         # copy only these
+//			claim <name> <value> [string|int|float|bool|json]  # repeatable
 //			encoding base64url|base64
 //			cache off | cache {
 //				expiry <duration>
@@ -103,6 +108,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			refresh <duration>              # default: 30s, at least 1s
 //			timeout <duration>              # default: 10s
 //			max_data_size <size>            # default: 128MiB
+//			tenant_id <id>                  # default: -1234 for carbon.super, else -1
 //		}
 //		revocation_sync <duration>        # default: 10s, at least 1s
 //		jwks_path <path>
@@ -235,6 +241,7 @@ func (h *Handler) unmarshalGenerate(d *caddyfile.Dispenser) error {
 	var keyFile, certFile string
 	var where string // file:line of the signing_key, else of the certificate
 	var rotationAt string
+	var claimAt []caddyfile.Dispenser // where each static claim is
 	var err error
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
@@ -284,6 +291,37 @@ func (h *Handler) unmarshalGenerate(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			gc.RestrictedClaims = append(gc.RestrictedClaims, args...)
+		case "convert_dialect":
+			err = flag(d, &gc.ConvertDialect)
+		case "dialect_map":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.ArgErr()
+			}
+			if gc.DialectMap == nil {
+				gc.DialectMap = map[string]string{}
+			}
+			gc.DialectMap[args[0]] = args[1]
+		case "include_claims":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			gc.IncludeClaims = append(gc.IncludeClaims, args...)
+		case "claim":
+			args := d.RemainingArgs()
+			if len(args) != 2 && len(args) != 3 {
+				return d.ArgErr()
+			}
+			c := StaticClaimConfig{Name: args[0], Value: args[1]}
+			if len(args) == 3 {
+				c.Type = args[2]
+			}
+			if _, _, verr := c.staticValue(); verr != nil {
+				return d.Errf("%v", verr)
+			}
+			claimAt = append(claimAt, *d)
+			gc.StaticClaims = append(gc.StaticClaims, c)
 		case "encoding":
 			if gc.Encoding, err = singleArg(d); err == nil && gc.Encoding != "base64url" && gc.Encoding != "base64" {
 				return d.Errf("encoding %q: want base64url or base64", gc.Encoding)
@@ -328,6 +366,13 @@ func (h *Handler) unmarshalGenerate(d *caddyfile.Dispenser) error {
 			return d.Errf("generate: %v", err)
 		}
 		return fmt.Errorf("generate: %w, at %s", err, where)
+	}
+	// A static claim may not take the name of a claim the generator sets,
+	// which depends on the dialect, known once the block is read.
+	for i, c := range gc.StaticClaims {
+		if err := checkStaticClaimName(gc, c.Name); err != nil {
+			return claimAt[i].Errf("%v", err)
+		}
 	}
 	h.Generate = gc
 	return nil
@@ -475,6 +520,18 @@ func (h *Handler) unmarshalIssuer(d *caddyfile.Dispenser) error {
 			if ic.ConsumerKeyClaim, err = singleArg(d); err != nil {
 				return err
 			}
+		case "claim_map":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.ArgErr()
+			}
+			if _, dup := ic.ClaimMap[args[0]]; dup {
+				return d.Errf("claim_map %s: mapped twice", args[0])
+			}
+			if ic.ClaimMap == nil {
+				ic.ClaimMap = map[string]string{}
+			}
+			ic.ClaimMap[args[0]] = args[1]
 		case "introspection":
 			if ic.Introspection != nil {
 				return d.Err("introspection is configured twice")
@@ -535,6 +592,15 @@ func (h *Handler) unmarshalAPIManager(d *caddyfile.Dispenser) error {
 			}
 		case "max_data_size":
 			c.MaxDataSize, err = parseSize(d, 1<<40, "128MiB")
+		case "tenant_id":
+			var arg string
+			if arg, err = singleArg(d); err == nil {
+				id, perr := strconv.Atoi(arg)
+				if perr != nil {
+					return d.Errf("tenant_id %q: want the tenant's id, an integer (-1234 for carbon.super)", arg)
+				}
+				c.TenantID = &id
+			}
 		default:
 			return d.Errf("unknown api_manager sub-directive %q", d.Val())
 		}

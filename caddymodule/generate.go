@@ -37,9 +37,10 @@ type GenerateConfig struct {
 	// Issuer is the backend JWT's iss. Default: wso2.org/products/am.
 	Issuer string `json:"issuer,omitempty"`
 
-	// Audience is the aud: a string for one value, an array for several,
-	// no aud for an empty list. Default: http://org.wso2.apimgt/gateway.
-	Audience []string `json:"audience,omitzero"`
+	// Audience is the aud: a string for one value, an array for several.
+	// Default: none, as no WSO2 generator writes one (and a backend that
+	// verifies with no audience refuses a token that has one).
+	Audience []string `json:"audience,omitempty"`
 
 	// Dialect is the prefix of the WSO2 claim names; a "/" is put between
 	// it and the name unless it is empty or ends in "/".
@@ -76,6 +77,24 @@ type GenerateConfig struct {
 	// retriever, besides iss sub aud exp nbf iat jti application tierInfo
 	// subscribedAPIs keytype backendJwt.
 	RestrictedClaims []string `json:"restricted_claims,omitempty"`
+
+	// ConvertDialect renames copied and retrieved claims that use OIDC
+	// names (email, given_name…) to the dialect's names (API Manager's
+	// ConvertClaimsToConsumerDialect).
+	ConvertDialect bool `json:"convert_dialect,omitempty"`
+
+	// DialectMap adds or overrides pairs of that conversion: an OIDC name
+	// and the local name it takes under the dialect.
+	DialectMap map[string]string `json:"dialect_map,omitempty"`
+
+	// IncludeClaims, when set, copies only these claims of the token and
+	// of the retriever (App Manager's AddClaimsSelectively); the standard
+	// and static claims are always written.
+	IncludeClaims []string `json:"include_claims,omitempty"`
+
+	// StaticClaims are added to every backend JWT, replacing a copied or
+	// retrieved claim of the same name.
+	StaticClaims []StaticClaimConfig `json:"static_claims,omitempty"`
 
 	// Encoding of the three parts: base64url (RFC 7515, default) or base64
 	// (standard alphabet, no padding, as WSO2 API Manager does).
@@ -133,6 +152,36 @@ type generation struct {
 	config   jwtgen.Config     // of the generator, but for the key
 	rotation *keyRotation      // nil without key_rotation
 	managed  certmagic.Storage // holds the managed key; nil with signing_key, none or key_rotation
+
+	static    []jwtgen.StaticClaim // the static claims without placeholders
+	templates []staticTemplate     // those rendered per request
+}
+
+// staticTemplate is a string static claim with placeholders.
+type staticTemplate struct{ name, text string }
+
+// staticClaims returns the static claims of one request and the values
+// rendered from it (for the generated-token cache key); a claim that
+// renders empty is left out.
+func (g *generation) staticClaims(repl *caddy.Replacer) ([]jwtgen.StaticClaim, []string) {
+	if len(g.templates) == 0 {
+		return g.static, nil
+	}
+	claims := slices.Clip(g.static)
+	rendered := make([]string, 0, len(g.templates))
+	for _, tpl := range g.templates {
+		v := repl.ReplaceKnown(tpl.text, "")
+		rendered = append(rendered, v)
+		if v == "" {
+			continue
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			continue
+		}
+		claims = append(claims, jwtgen.StaticClaim{Name: tpl.name, Value: raw})
+	}
+	return claims, rendered
 }
 
 // signingState is the key that signs and the keys jwks_path publishes.
@@ -160,12 +209,12 @@ func (h *Handler) provisionGeneration(ctx caddy.Context, skew time.Duration) (*g
 		X5C:              gc.X5C,
 		RestrictedClaims: gc.RestrictedClaims,
 		Encoding:         gc.Encoding,
+		IncludeClaims:    gc.IncludeClaims,
+		ConvertDialect:   gc.ConvertDialect,
+		DialectMap:       gc.DialectMap,
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = jwtgen.DefaultIssuer
-	}
-	if cfg.Audience == nil {
-		cfg.Audience = []string{jwtgen.DefaultAudience}
 	}
 	if gc.Dialect != nil {
 		cfg.Dialect = *gc.Dialect
@@ -241,6 +290,20 @@ func (h *Handler) provisionGeneration(ctx caddy.Context, skew time.Duration) (*g
 	g.lifetime = cfg.Lifetime.Truncate(time.Second)
 	g.scope = h.JWKSPath + "\x00" + cfg.Issuer
 	g.config = cfg
+	for _, c := range gc.StaticClaims {
+		if err := checkStaticClaimName(gc, c.Name); err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
+		}
+		raw, perRequest, err := c.staticValue()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("generate: %w", err)
+		case perRequest:
+			g.templates = append(g.templates, staticTemplate{name: c.Name, text: c.Value})
+		default:
+			g.static = append(g.static, jwtgen.StaticClaim{Name: c.Name, Value: raw})
+		}
+	}
 	maxAge := jwksMaxAge
 	switch {
 	case rotate != 0:

@@ -80,7 +80,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return h.refuse(w, r, faultFor(err), err, tok)
 	}
-	if revocations.Revoked(tok.JTI, tok.Signature) || revocations.RevokedDigest(tok.Digest) {
+	if revocations.Revoked(tok.JTI, tok.Signature) || revocations.RevokedDigest(tok.Digest) ||
+		revocations.RevokedBefore(tok.ConsumerKey, tok.Subject, tok.IssuedAt) {
 		h.forget(tok)
 		return h.refuse(w, r, faultInvalid, errRevokedByOperator, tok)
 	}
@@ -112,7 +113,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case h.generation != nil:
 		// 8. Generate, or take the token made for this inbound token and API.
 		var generationCached bool
-		ph.backendJWT, generationCached, err = h.backendJWT(tok, data.Application, data.Mapping, data.Subscription)
+		ph.backendJWT, generationCached, err = h.backendJWT(tok, repl, data.Application, data.Mapping, data.Subscription)
 		hitOrMiss(generationCached, h.metrics.generationHit, h.metrics.generationMiss)
 		switch {
 		case errors.Is(err, jwtgen.ErrNotAfter):
@@ -204,7 +205,7 @@ func (p *placeholders) lookup(key string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	raw, ok := p.tok.Claims[name]
+	raw, ok := p.tok.CopiedClaims()[name]
 	if !ok {
 		return nil, false
 	}
@@ -242,27 +243,26 @@ var errClaimsUnavailable = errors.New("claims retrieval failed")
 // clock_skew of its life left, else newly generated, with the user's
 // retrieved claims when the issuer has remote_claims. app, mapping and sub
 // are what API Manager's data holds for a token without subscribedAPIs
-// (each may be nil).
-func (h *Handler) backendJWT(tok *validator.Token, app *apimdata.Application, mapping *apimdata.KeyMapping, sub *apimdata.Subscription) (jwt string, cached bool, err error) {
+// (each may be nil); the static claims with placeholders are rendered with
+// repl, and a token made with other values is another cache entry.
+func (h *Handler) backendJWT(tok *validator.Token, repl *caddy.Replacer, app *apimdata.Application, mapping *apimdata.KeyMapping, sub *apimdata.Subscription) (jwt string, cached bool, err error) {
 	g := h.generation
 	now := time.Now()
+	static, rendered := g.staticClaims(repl)
 	degraded := false // made without the claims a failed retrieval would have added
 	mint := func() (string, time.Time, error) {
 		in := &jwtgen.Input{
 			Claims:       tok.Claims,
+			Copied:       tok.Copied,
 			API:          h.jwtAPI,
 			Subscription: subscriptionOf(tok),
+			UserType:     tok.UserType,
+			Static:       static,
 			Now:          now,
 			NotAfter:     tok.Expires,
 		}
-		if h.apim != nil {
-			in.Application = h.apim.applicationOf(app)
-			if sub != nil {
-				in.Subscription = h.apim.subscriptionOf(sub)
-			}
-			if mapping != nil {
-				in.KeyType = mapping.KeyType
-			}
+		if h.apim != nil && app != nil {
+			h.apim.fill(in, app, mapping, sub)
 		}
 		if h.claims != nil && tok.Issuer.RemoteClaims {
 			var err error
@@ -285,7 +285,7 @@ func (h *Handler) backendJWT(tok *validator.Token, app *apimdata.Application, ma
 		jwt, _, err = mint()
 		return jwt, false, err
 	}
-	key := jwtgen.CacheKeyDigest(tok.Digest, h.apiName, h.apiVersion)
+	key := jwtgen.CacheKeyDigest(tok.Digest, h.apiName, h.apiVersion, rendered...)
 	jwt, cached, err = g.cache.Get(key, now, g.minRemaining, mint)
 	if degraded {
 		// Serve it this once, but let the next request try the retrieval again.

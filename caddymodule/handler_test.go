@@ -243,6 +243,24 @@ func BenchmarkServeHTTPHotPathRevocations(b *testing.B) {
 	BenchmarkServeHTTPHotPath(b)
 }
 
+// BenchmarkServeHTTPHotPathBulkRevocations is BenchmarkServeHTTPHotPath
+// with 10,000 bulk revocations in force (consumer keys and subjects; none
+// of them the token's).
+func BenchmarkServeHTTPHotPathBulkRevocations(b *testing.B) {
+	var entries []revocation.Entry
+	before, until := time.Now().Add(-time.Hour).Unix(), time.Now().Add(time.Hour).Unix()
+	for i := range 5000 {
+		entries = append(entries, revocation.Entry{ConsumerKey: "client-" + strconv.Itoa(i), Before: before, Until: until},
+			revocation.Entry{Subject: "user-" + strconv.Itoa(i), Before: before, Until: until})
+	}
+	revocations.Put(entries...)
+	b.Cleanup(func() { revocations = revocation.NewList() })
+	if revocations.Len() != 10000 {
+		b.Fatalf("%d revocations in force", revocations.Len())
+	}
+	BenchmarkServeHTTPHotPath(b)
+}
+
 // BenchmarkRequestSetup is the per-request work of BenchmarkServeHTTPHotPath
 // that is not the handler's.
 func BenchmarkRequestSetup(b *testing.B) {

@@ -211,6 +211,12 @@ type IssuerConfig struct {
 	// RFC 7662 introspection endpoint.
 	Introspection *IntrospectionConfig `json:"introspection,omitempty"`
 
+	// ClaimMap renames this issuer's token claims (remote name → local
+	// name) in what the backend JWT copies and the placeholders show
+	// (MGW 3.2 [[jwtTokenConfig.claims]]); the checks read the token as
+	// issued.
+	ClaimMap map[string]string `json:"claim_map,omitempty"`
+
 	// ConsumerKeyClaim names the claim holding the OAuth client ID that
 	// API Manager's key mappings are looked up by. Default: azp, falling
 	// back to the first aud value (as WSO2's MGW 3.2 does).
@@ -490,6 +496,7 @@ func (h *Handler) validatorConfig() (validator.Config, error) {
 			ValidateSubscription: ic.ValidateSubscription,
 			RemoteClaims:         ic.RemoteClaims,
 			ConsumerKeyClaim:     ic.ConsumerKeyClaim,
+			ClaimMap:             ic.ClaimMap,
 		}
 		if ic.Introspection != nil {
 			if vic.Introspection, vic.TokenPattern, err = introspectionConfig(ic.Issuer, ic.Introspection); err != nil {

@@ -103,7 +103,7 @@ func (i *issuer) serveAPIKey(w http.ResponseWriter, r *http.Request) {
 // with typ, alg, x5t and kid; JSON with "/" escaped as json-smart writes
 // it; every part base64url with '=' padding; RS256.
 func (i *issuer) mintAPIKey(req tokenRequest, permittedReferer string, now time.Time) (string, error) {
-	iat, exp := tokenTimes(req.ExpiresIn, now)
+	iat, exp := tokenTimes(req, now)
 	jti, err := randomUUID()
 	if err != nil {
 		return "", err

@@ -44,7 +44,9 @@ func TestOnce(t *testing.T) {
 		"13. an API key for https://*.example.com/* from https://evil.example.org/: HTTP 403, fault 900908 Resource forbidden, as expected",
 		"14. a POST with a token without the scope menu:write: HTTP 403, fault 900910 The access token does not allow you to access the requested resource, as expected",
 		"15. a POST with a token with the scope menu:write: HTTP 200, as expected",
-		"all 15 answers are as expected",
+		"16. a 3.2+ token of mallory, issued before API Manager revoked all their tokens: HTTP 401, fault 900901 Invalid Credentials, as expected",
+		"17. a 3.2+ token of mallory, issued after it: HTTP 200, as expected",
+		"all 17 answers are as expected",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the output lacks %q; it is:\n%s", want, text)

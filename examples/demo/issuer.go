@@ -42,6 +42,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9._*-]{1,64}$`)
 //	GET  /token?user=alice&format=3.2&state=BLOCKED
 //	GET  /token?user=bob&jti=stolen-1
 //	GET  /token?user=alice&scope=menu:write
+//	GET  /token?user=mallory&format=3.2&issued_ago=3600
 //	GET  /token?user=alice&format=opaque
 //	POST /introspect            RFC 7662, HTTP Basic gateway:gateway-secret
 //	POST /revoke                token=…: the opaque token becomes inactive
@@ -107,7 +108,7 @@ func startIssuer(port int) (*issuer, error) {
 	mux.HandleFunc("POST "+revokePath, i.serveRevoke)
 	mux.HandleFunc("GET "+apiKeyPath, i.serveAPIKey)
 	mux.HandleFunc("POST "+claimsPath, i.serveClaims)
-	mux.Handle("GET "+apimfakePath, apimfake.New(claimsUser, claimsPassword, "carbon.super", demoAPIMData()))
+	mux.Handle("GET "+apimfakePath, apimfake.New(claimsUser, claimsPassword, "carbon.super", demoAPIMData(time.Now())))
 	if err := i.start("issuer", port, mux); err != nil {
 		return nil, err
 	}
@@ -141,9 +142,16 @@ var demoStates = []string{"UNBLOCKED", "BLOCKED", "ON_HOLD"}
 // subscription is in state.
 func consumerKeyFor(state string) string { return "demo-client-" + strings.ToLower(state) }
 
-// demoAPIMData is what the demo data API holds: PizzaShackAPI, and per
-// state an application with a production key and that subscription.
-func demoAPIMData() apimfake.Data {
+// revokedUser is the demo user all of whose tokens issued until a minute
+// before the demo started API Manager has revoked (API Manager 4.x's bulk
+// revocation).
+const revokedUser = "mallory"
+
+// demoAPIMData is what the demo data API holds: PizzaShackAPI, per state
+// an application with a production key and that subscription, and the
+// revocation of every token of revokedUser issued until a minute before
+// start.
+func demoAPIMData(start time.Time) apimfake.Data {
 	d := apimfake.Data{APIs: []apimfake.Record{apimfake.API(1, "PizzaShackAPI", "1.0.0", "/pizzashack/1.0.0", "PUBLISHED")}}
 	for n, state := range demoStates {
 		app := n + 1
@@ -151,6 +159,10 @@ func demoAPIMData() apimfake.Data {
 		d.KeyMappings = append(d.KeyMappings, apimfake.KeyMapping(app, consumerKeyFor(state), "PRODUCTION", "Resident Key Manager"))
 		d.Subscriptions = append(d.Subscriptions, apimfake.Subscription(app, 1, app, "Gold", state))
 	}
+	// A minute before the start, so that a token minted at once after it
+	// (iat in whole seconds) is not covered.
+	revokedAt := start.Add(-time.Minute).UnixMilli()
+	d.RevokedSubjects = []apimfake.Record{apimfake.RevokedSubjectEntity(revokedUser+"@carbon.super", apimfake.EntityUserID, revokedAt)}
 	return d
 }
 
@@ -253,6 +265,13 @@ func parseTokenRequest(r *http.Request) (req tokenRequest, problem string) {
 		}
 		req.ExpiresIn = time.Duration(secs) * time.Second
 	}
+	if s := q.Get("issued_ago"); s != "" {
+		secs, err := strconv.Atoi(s)
+		if err != nil || secs < 0 || secs > 86400 {
+			return req, "issued_ago: want seconds from 0 to 86400 (the token's iat that long ago)"
+		}
+		req.IssuedAgo = time.Duration(secs) * time.Second
+	}
 	req.Scopes = strings.Fields(q.Get("scope"))
 	if len(req.Scopes) > maxScopes {
 		return req, fmt.Sprintf("scope: at most %d scopes", maxScopes)
@@ -277,12 +296,14 @@ type tokenRequest struct {
 	Scopes []string
 	// ExpiresIn is the time from now to exp; negative: already expired.
 	ExpiresIn time.Duration
+	// IssuedAgo puts iat that long before now (a token issued earlier).
+	IssuedAgo time.Duration
 }
 
 // mint signs an access token with the claims a WSO2 API Manager 3.x key
 // manager puts in a self-contained token (SPEC's worked example).
 func (i *issuer) mint(req tokenRequest, now time.Time) (string, error) {
-	iat, exp := tokenTimes(req.ExpiresIn, now)
+	iat, exp := tokenTimes(req, now)
 	jti := req.JTI
 	if jti == "" {
 		var err error
@@ -344,14 +365,15 @@ func (i *issuer) mint(req tokenRequest, now time.Time) (string, error) {
 	return string(token), nil
 }
 
-// tokenTimes are the iat and exp of a token that expires expiresIn from
-// now; one that has already expired was issued an hour before it expired.
-func tokenTimes(expiresIn time.Duration, now time.Time) (iat, exp time.Time) {
-	exp = now.Add(expiresIn)
-	if expiresIn < 0 {
+// tokenTimes are the iat and exp of the token req asks for: it expires
+// ExpiresIn from now (an expired one was issued an hour before its exp)
+// and was issued IssuedAgo before now.
+func tokenTimes(req tokenRequest, now time.Time) (iat, exp time.Time) {
+	exp = now.Add(req.ExpiresIn)
+	if req.ExpiresIn < 0 {
 		return exp.Add(-time.Hour), exp
 	}
-	return now, exp
+	return now.Add(-req.IssuedAgo), exp
 }
 
 // scopeOf is the scope claim of a token granted extra scopes.

@@ -248,11 +248,20 @@ curl -s %[3]s -X POST -H "Authorization: Bearer $TOKEN" %[2]s
 TOKEN=$(curl -s '%[1]s/token?user=alice&scope=menu:write')
 curl -s %[3]s -X POST -H "Authorization: Bearer $TOKEN" %[2]s
 
+# 16. API Manager 4.x revoked every token of %[10]s issued until a minute before the demo
+#     started (its data API lists them): a token issued an hour ago: 401, fault 900901.
+TOKEN=$(curl -s '%[1]s/token?user=%[10]s&format=3.2&issued_ago=3600')
+curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[6]s
+
+# 17. A token of %[10]s issued now: 200.
+TOKEN=$(curl -s '%[1]s/token?user=%[10]s&format=3.2')
+curl -s %[3]s -H "Authorization: Bearer $TOKEN" %[6]s
+
 # The public keys that verify the backend JWT, and the running config:
 curl -s %[4]s
 curl -s http://127.0.0.1:%[5]d/config/
 
-`, d.issuer, api, status, d.gw.jwksURL(), d.gw.AdminPort, d.gw.url()+v32Path, permittedReferer, goodReferer, badReferer)
+`, d.issuer, api, status, d.gw.jwksURL(), d.gw.AdminPort, d.gw.url()+v32Path, permittedReferer, goodReferer, badReferer, revokedUser)
 }
 
 // pickPort returns port, or a port free on 127.0.0.1 now when port is 0.

@@ -120,6 +120,12 @@ func exampleSteps() []step {
 			wantStatus: http.StatusForbidden, wantFault: 900910}),
 		request(check{what: "a POST with a token with the scope menu:write", credential: "/token?user=alice&scope=menu:write", method: http.MethodPost,
 			wantStatus: http.StatusOK, wantClaims: scopedClaims}),
+		request(check{what: "a 3.2+ token of " + revokedUser + ", issued before API Manager revoked all their tokens",
+			credential: "/token?user=" + revokedUser + "&format=3.2&issued_ago=3600", path: v32Path,
+			wantStatus: http.StatusUnauthorized, wantFault: 900901}),
+		request(check{what: "a 3.2+ token of " + revokedUser + ", issued after it",
+			credential: "/token?user=" + revokedUser + "&format=3.2", path: v32Path,
+			wantStatus: http.StatusOK}),
 	}
 }
 

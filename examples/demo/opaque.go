@@ -86,7 +86,7 @@ func (s *opaqueStore) revoke(token string) {
 // is that application's consumer key in API Manager's data, as a WSO2 key
 // manager answers for a token issued to that application.
 func (i *issuer) mintOpaque(req tokenRequest, now time.Time) (string, error) {
-	iat, exp := tokenTimes(req.ExpiresIn, now)
+	iat, exp := tokenTimes(req, now)
 	return i.opaque.add(opaqueToken{
 		user:     req.User + "@carbon.super",
 		clientID: consumerKeyFor(req.State),
