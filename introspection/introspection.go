@@ -336,6 +336,15 @@ func (in *Introspector[T]) Introspect(ctx context.Context, token string, digest 
 		// Waiting for a slot and the call together take at most Timeout.
 		f.ctx, f.cancel = context.WithTimeout(context.WithoutCancel(ctx), in.cfg.Timeout)
 		in.flights[digest] = f
+		if ctx.Done() == nil {
+			// A caller that never gives up waiting makes the call itself,
+			// sparing a goroutine (and its stack's growth) a call; other
+			// callers with this token wait for it as usual.
+			f.waiting++
+			in.mu.Unlock()
+			in.run(f, token, digest)
+			return f.value, false, f.err
+		}
 		go in.run(f, token, digest)
 	}
 	f.waiting++

@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/rawjson"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/ttlcache"
@@ -386,8 +387,9 @@ func (v *Validator) validateCached(token string, apiKey bool) (t *Token, cached 
 	if !apiKey && v.opaque != nil && !isCompactJWS(token) {
 		return v.validateOpaque(token)
 	}
-	raw := []byte(token) // one copy, hashed here and verified on a miss
-	sum := sha256.Sum256(raw)
+	// Hashed in place: Sum256 only reads, and strings do not change. The
+	// copy that a miss parses and keeps slices of is made only then.
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 	var key string
 	if v.cache != nil {
 		key = cacheKey(&sum, apiKey)
@@ -402,6 +404,7 @@ func (v *Validator) validateCached(token string, apiKey bool) (t *Token, cached 
 			return t, true, err
 		}
 	}
+	raw := []byte(token)
 	if apiKey {
 		t, err = v.validateAPIKey(raw)
 	} else {
