@@ -71,8 +71,21 @@ const commandEnv = "BACKEND_JWT_CADDY_COMMAND"
 // printed and its exit code.
 func Command(t testing.TB, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return CommandWithInput(t, "", env, args...)
+}
+
+// CommandWithInput is Command with stdin as the command's standard input
+// ("" for none).
+func CommandWithInput(t testing.TB, stdin string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), commandEnv+"=1"), env...)
+	// Under the race detector a process that exits 0 sleeps a second
+	// first; a command is not worth that wait.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	cmd.Env = append(append(os.Environ(), commandEnv+"=1", "GORACE="+gorace), env...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
