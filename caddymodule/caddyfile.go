@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,11 +124,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	// Where the lines that the checks after the block judge are.
+	var claimsAt, jwksPathAt caddyfile.Dispenser
+	remoteClaimsAt := map[string]caddyfile.Dispenser{} // by issuer
 	for d.NextBlock(0) {
 		var err error
 		switch d.Val() {
 		case "issuer":
-			err = h.unmarshalIssuer(d)
+			err = h.unmarshalIssuer(d, remoteClaimsAt)
 		case "clock_skew":
 			err = parseDuration(d, &h.ClockSkew)
 		case "jwks_refresh":
@@ -160,7 +164,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.API.Context = args[2]
 			}
 		case "header":
-			h.Header, err = singleArg(d)
+			if h.Header, err = singleArg(d); err == nil {
+				if cerr := checkBackendJWTHeader(h.Header); cerr != nil {
+					return d.Errf("%v", cerr)
+				}
+			}
 		case "strip_authorization":
 			err = flag(d, &h.StripAuthorization)
 		case "generate":
@@ -169,6 +177,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if h.ClaimsRaw != nil {
 				return d.Err("claims is configured twice")
 			}
+			claimsAt = *d
 			var mod caddyfile.Unmarshaler
 			if mod, h.ClaimsRaw, err = unmarshalGuest(d, RetrieversNamespace, "retriever"); err == nil {
 				if _, ok := mod.(ClaimsRetriever); !ok {
@@ -193,12 +202,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) == 0 {
 				return d.ArgErr()
 			}
+			if slices.Contains(args, "") {
+				return d.Err("require_scopes: a scope is empty")
+			}
 			h.RequireScopes = append(h.RequireScopes, args...)
 		case "revocation_sync":
 			if err = parseDuration(d, &h.RevocationSync); err == nil && time.Duration(h.RevocationSync) < time.Second {
 				return d.Errf("revocation_sync %v: must be at least 1s", time.Duration(h.RevocationSync))
 			}
 		case "jwks_path":
+			jwksPathAt = *d
 			if h.JWKSPath, err = singleArg(d); err == nil && !strings.HasPrefix(h.JWKSPath, "/") {
 				return d.Errf("jwks_path %q: want a path starting with /", h.JWKSPath)
 			}
@@ -217,14 +230,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return fmt.Errorf("backend_jwt needs at least one issuer block, at %s:%d", file, line)
 	}
 	if h.JWKSPath != "" && h.Generate == nil {
-		return fmt.Errorf("jwks_path needs a generate block, at %s:%d", file, line)
+		return jwksPathAt.Err("jwks_path needs a generate block")
 	}
 	if h.ClaimsRaw != nil && h.Generate == nil {
-		return fmt.Errorf("claims needs a generate block: retrieved claims go into the generated backend JWT, at %s:%d", file, line)
+		return claimsAt.Err("claims needs a generate block: retrieved claims go into the generated backend JWT")
 	}
 	for _, ic := range h.Issuers {
-		if ic.RemoteClaims && h.ClaimsRaw == nil {
-			return fmt.Errorf("issuer %q has remote_claims but there is no claims retriever (claims wso2 { ... }), at %s:%d", ic.Issuer, file, line)
+		if at := remoteClaimsAt[ic.Issuer]; ic.RemoteClaims && h.ClaimsRaw == nil {
+			return at.Errf("issuer %q has remote_claims but there is no claims retriever (claims wso2 { ... })", ic.Issuer)
 		}
 	}
 	return nil
@@ -362,9 +375,6 @@ func (h *Handler) unmarshalGenerate(d *caddyfile.Dispenser) error {
 		}
 	}
 	if err := checkGenerateKey(gc, keyFile, certFile); err != nil {
-		if where == "" {
-			return d.Errf("generate: %v", err)
-		}
 		return fmt.Errorf("generate: %w, at %s", err, where)
 	}
 	// A static claim may not take the name of a claim the generator sets,
@@ -461,7 +471,9 @@ func unmarshalCache(d *caddyfile.Dispenser, gc *GenerateConfig) error {
 	return nil
 }
 
-func (h *Handler) unmarshalIssuer(d *caddyfile.Dispenser) error {
+// unmarshalIssuer reads an issuer block; remoteClaimsAt gets the place of
+// its remote_claims line, which only the whole handler can judge.
+func (h *Handler) unmarshalIssuer(d *caddyfile.Dispenser, remoteClaimsAt map[string]caddyfile.Dispenser) error {
 	name, err := singleArgKeepBlock(d)
 	if err != nil {
 		return err
@@ -471,6 +483,7 @@ func (h *Handler) unmarshalIssuer(d *caddyfile.Dispenser) error {
 			return d.Errf("issuer %q is configured twice", name)
 		}
 	}
+	block := *d // errors about the whole block name its first line
 	ic := &IssuerConfig{Issuer: name}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
@@ -513,6 +526,7 @@ func (h *Handler) unmarshalIssuer(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "remote_claims":
+			remoteClaimsAt[name] = *d
 			if err := flag(d, &ic.RemoteClaims); err != nil {
 				return err
 			}
@@ -544,7 +558,7 @@ func (h *Handler) unmarshalIssuer(d *caddyfile.Dispenser) error {
 		}
 	}
 	if ic.JWKSURL == "" && len(ic.Certificates) == 0 && ic.Introspection == nil {
-		return d.Errf("issuer %q needs jwks_url, certificate or introspection", name)
+		return block.Errf("issuer %q needs jwks_url, certificate or introspection", name)
 	}
 	h.Issuers = append(h.Issuers, ic)
 	return nil

@@ -423,12 +423,18 @@ func (h *Handler) provisionClaims(ctx caddy.Context) (*claimsRetrieval, error) {
 
 // Validate checks what Provision does not need to read: the header name.
 func (h *Handler) Validate() error {
-	if !httpguts.ValidHeaderFieldName(h.header) {
-		return fmt.Errorf("header %q is not a valid header field name", h.Header)
+	return checkBackendJWTHeader(h.header)
+}
+
+// checkBackendJWTHeader refuses a header name that is not one or that
+// cannot carry the backend JWT.
+func checkBackendJWTHeader(name string) error {
+	if !httpguts.ValidHeaderFieldName(name) {
+		return fmt.Errorf("header %q is not a valid header field name", name)
 	}
-	switch h.header {
+	switch http.CanonicalHeaderKey(name) {
 	case "Authorization", "Host", "Connection", "Content-Length", "Transfer-Encoding":
-		return fmt.Errorf("header %q cannot carry the backend JWT", h.Header)
+		return fmt.Errorf("header %q cannot carry the backend JWT", name)
 	}
 	return nil
 }

@@ -145,7 +145,8 @@ func (w *WSO2Retriever) Cleanup() error {
 //		on_error continue|fail
 //	}
 func (w *WSO2Retriever) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the module name
+	d.Next() // the module name, on the line that errors about the whole block name
+	block := *d
 	if d.NextArg() {
 		return d.ArgErr()
 	}
@@ -177,7 +178,7 @@ func (w *WSO2Retriever) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	if w.ServerURL == "" {
-		return d.Err("claims wso2 needs server_url")
+		return block.Err("claims wso2 needs server_url")
 	}
 	return nil
 }
