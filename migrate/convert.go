@@ -128,7 +128,7 @@ func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
 
 // ConvertFile reads and converts a configuration file.
 func ConvertFile(path string, opts Options) (*Result, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -581,3 +581,23 @@ func TestQuoteAndDurations(t *testing.T) {
 		}
 	}
 }
+
+// TestFileSizeBound: a configuration or store over 16 MiB is refused
+// before it is read whole.
+func TestFileSizeBound(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "micro-gw.conf")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(maxFileSize + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := ConvertFile(big, Options{}); err == nil || !strings.Contains(err.Error(), "over 16 MiB") {
+		t.Errorf("ConvertFile: %v, want over 16 MiB", err)
+	}
+	if _, err := OpenStore(big, "changeit"); err == nil || !strings.Contains(err.Error(), "over 16 MiB") {
+		t.Errorf("OpenStore: %v, want over 16 MiB", err)
+	}
+}

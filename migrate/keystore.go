@@ -36,8 +36,26 @@ const (
 	FormatPKCS12 = "PKCS#12"
 )
 
-// maxStoreSize bounds the keystore files read (WSO2's are a few KiB).
-const maxStoreSize = 16 << 20
+// maxFileSize bounds the files read: configurations and stores (WSO2's
+// are a few KiB).
+const maxFileSize = 16 << 20
+
+// readFile reads a file of at most maxFileSize bytes.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s: over %d MiB", path, maxFileSize>>20)
+	}
+	return data, nil
+}
 
 // Store is a Java keystore or trust store (JKS or PKCS#12, told apart by
 // its content), opened with its password. Aliases are compared without
@@ -60,17 +78,9 @@ type storeEntry struct {
 
 // OpenStore reads a JKS or PKCS#12 file and checks it with password.
 func OpenStore(path, password string) (*Store, error) {
-	f, err := os.Open(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxStoreSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if len(data) > maxStoreSize {
-		return nil, fmt.Errorf("%s: over %d MiB: %w", path, maxStoreSize>>20, ErrNotKeystore)
 	}
 	return ParseStore(path, data, password)
 }
