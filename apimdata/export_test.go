@@ -11,7 +11,7 @@ func FullReadJoined(s *Store) int {
 	if s.full == nil {
 		return 0
 	}
-	return s.full.joined
+	return s.full.Joined()
 }
 
 // KeyReadJoined is how many callers wait for the read of consumerKey in
@@ -20,7 +20,7 @@ func KeyReadJoined(s *Store, consumerKey string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f := s.keyReads[consumerKey]; f != nil {
-		return f.joined
+		return f.Joined()
 	}
 	return 0
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/flight"
 )
 
 // Defaults of StoreOptions.
@@ -75,53 +77,15 @@ type Store struct {
 	wake    chan struct{} // Configure asks the Run loop to start its wait again after a change of refresh
 	errors  atomic.Int64
 
-	mu       sync.Mutex         // guards the fields below and snapshot swaps
-	full     *flight            // the full read in flight, if any
-	keyReads map[string]*flight // the consumer keys being read
-	tried    *memo              // the consumer keys read, found or not
+	mu       sync.Mutex       // guards the fields below and snapshot swaps
+	full     *read            // the full read in flight, if any
+	keyReads map[string]*read // the consumer keys being read
+	tried    *memo            // the consumer keys read, found or not
 }
 
-// flight is one read in progress, shared by the callers that wait for it.
-type flight struct {
-	ctx     context.Context // the read's, ended when it is done or nobody waits
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when the read has ended
-	joined  int           // callers that waited for it
-	waiting int           // callers waiting for it now
-	err     error         // set before done is closed
-	answers *Snapshot     // for a consumer key: the snapshot to answer from
-}
-
-// newFlight starts a read's flight. The read does not end with the
-// context of the caller that starts it, since others may wait for it; it
-// ends when the last caller waiting stops waiting.
-func newFlight(ctx context.Context) *flight {
-	f := &flight{done: make(chan struct{})}
-	f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	return f
-}
-
-// join adds a caller waiting for f. Call it with s.mu held.
-func (f *flight) join() {
-	f.joined++
-	f.waiting++
-}
-
-// wait waits until f ends or ctx does, and reports whether f ended; the
-// last caller to stop waiting before f ended cancels its read.
-func (s *Store) wait(ctx context.Context, f *flight) bool {
-	select {
-	case <-f.done:
-		return true
-	case <-ctx.Done():
-	}
-	s.mu.Lock()
-	if f.waiting--; f.waiting == 0 {
-		f.cancel()
-	}
-	s.mu.Unlock()
-	return false
-}
+// read is one read in progress, shared by the callers that wait for it:
+// for a consumer key, its result is the snapshot to answer from.
+type read = flight.Call[*Snapshot]
 
 // NewStore returns a Store reading from client. Nothing is read until Run
 // or Reload is called; until then, and until a read succeeds, opts.Seed
@@ -132,7 +96,7 @@ func NewStore(client *Client, opts StoreOptions) *Store {
 		now:      opts.Now,
 		after:    opts.After,
 		wake:     make(chan struct{}, 1),
-		keyReads: make(map[string]*flight),
+		keyReads: make(map[string]*read),
 		tried:    newMemo(maxTargetedKeys),
 	}
 	if s.now == nil {
@@ -206,25 +170,25 @@ func (s *Store) Run(ctx context.Context) {
 func (s *Store) Reload(ctx context.Context) error {
 	s.mu.Lock()
 	f := s.full
-	if f == nil {
-		f = newFlight(ctx)
+	if f == nil || !f.Live() {
+		f = flight.New[*Snapshot](ctx, 0, &s.mu)
 		s.full = f
 		go s.readAll(f)
 	}
-	f.join()
+	f.Join()
 	s.mu.Unlock()
-	if !s.wait(ctx, f) {
-		return fmt.Errorf("waiting for API Manager's data: %w", ctx.Err())
+	_, err := f.Wait(ctx)
+	if errors.Is(err, flight.ErrGaveUp) {
+		return fmt.Errorf("waiting for API Manager's data: %w", err)
 	}
-	return f.err
+	return err
 }
 
 // readAll makes the full read f and publishes its snapshot.
-func (s *Store) readAll(f *flight) {
-	defer f.cancel()
+func (s *Store) readAll(f *read) {
 	c := s.client.Load()
 	start := s.now()
-	data, err := c.ReadAll(f.ctx)
+	data, err := c.ReadAll(f.Context())
 	var snap *Snapshot
 	if err == nil {
 		snap = NewSnapshot(data, c.src.KeyManager, s.now())
@@ -234,11 +198,12 @@ func (s *Store) readAll(f *flight) {
 		s.snap.Store(snap)
 		s.tried.clear()
 	}
-	s.full = nil
+	if s.full == f {
+		s.full = nil
+	}
 	s.mu.Unlock()
-	f.err = err
 	s.report(false, start, err)
-	close(f.done)
+	f.Finish(snap, err)
 }
 
 // Check answers for the current snapshot (see Snapshot.Check). A consumer
@@ -267,55 +232,72 @@ func (s *Store) Check(ctx context.Context, consumerKey, apiName, apiVersion stri
 	if f == nil {
 		return s.snap.Load().Check(consumerKey, apiName, apiVersion), nil
 	}
-	if !s.wait(ctx, f) {
-		return Result{}, fmt.Errorf("%w: waiting for the read of a consumer key: %w", ErrUnavailable, ctx.Err())
+	answers, err := f.Wait(ctx)
+	if errors.Is(err, flight.ErrGaveUp) {
+		return Result{}, fmt.Errorf("%w: waiting for the read of a consumer key: %w", ErrUnavailable, err)
 	}
-	if f.err != nil {
-		return Result{}, f.err
+	if err != nil {
+		return Result{}, err
 	}
-	return f.answers.Check(consumerKey, apiName, apiVersion), nil
+	return answers.Check(consumerKey, apiName, apiVersion), nil
 }
 
 // keyRead returns the read of consumerKey to wait for, starting it if
 // none is in flight; nil when the key needs no read (known now, or read
 // within refresh).
-func (s *Store) keyRead(ctx context.Context, consumerKey string) (*flight, error) {
+func (s *Store) keyRead(ctx context.Context, consumerKey string) (*read, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.snap.Load().HasKey(consumerKey) {
 		return nil, nil // read by a full read or another request meanwhile
 	}
 	f := s.keyReads[consumerKey]
-	if f == nil {
+	if f == nil || !f.Live() { // none, or one that every caller left
 		if s.tried.fresh(consumerKey, s.now(), s.Refresh()) {
 			return nil, nil
 		}
 		if len(s.keyReads) >= maxTargetedInFlight {
 			return nil, fmt.Errorf("%w: %d consumer keys are being read already", ErrUnavailable, maxTargetedInFlight)
 		}
-		f = newFlight(ctx)
+		f = flight.New[*Snapshot](ctx, 0, &s.mu)
 		s.keyReads[consumerKey] = f
 		go s.readKey(consumerKey, f)
 	}
-	f.join()
+	f.Join()
 	return f, nil
 }
 
 // readKey makes the read f of one consumer key and merges what it found
 // into the snapshot current when it ends.
-func (s *Store) readKey(consumerKey string, f *flight) {
-	defer f.cancel()
+func (s *Store) readKey(consumerKey string, f *read) {
 	c := s.client.Load()
 	start := s.now()
 	// Its calls together, not each of them, within the client's timeout.
-	ctx, cancel := context.WithTimeout(f.ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(f.Context(), c.timeout)
 	data, err := c.ReadConsumerKey(ctx, consumerKey)
 	cancel()
+	answers := s.merge(consumerKey, data, err, c.src.KeyManager)
+	s.mu.Lock()
+	if s.keyReads[consumerKey] == f {
+		delete(s.keyReads, consumerKey)
+	}
+	s.mu.Unlock()
+	s.report(true, start, err)
+	if err != nil {
+		f.Finish(nil, fmt.Errorf("%w: reading a consumer key: %w", ErrUnavailable, err))
+		return
+	}
+	f.Finish(answers, nil)
+}
+
+// merge adds what the read of consumerKey found (data, or err) to the
+// current snapshot and returns the snapshot its callers answer from.
+func (s *Store) merge(consumerKey string, data *Data, err error, keyManager string) *Snapshot {
 	for {
 		cur := s.snap.Load()
 		next, publish := cur, false
 		if err == nil && len(data.KeyMappings) > 0 && !cur.HasKey(consumerKey) {
-			next = cur.withExtra(data, c.src.KeyManager)
+			next = cur.withExtra(data, keyManager)
 			// A snapshot holds a bounded number of keys beside its full
 			// read: past it, the key is answered from a copy kept for
 			// this read's callers and not remembered, so it is read again.
@@ -332,16 +314,9 @@ func (s *Store) readKey(consumerKey string, f *flight) {
 		if err == nil && (publish || next == cur) {
 			s.tried.add(consumerKey, s.now(), s.Refresh())
 		}
-		delete(s.keyReads, consumerKey)
 		s.mu.Unlock()
-		f.answers = next
-		break
+		return next
 	}
-	if err != nil {
-		f.err = fmt.Errorf("%w: reading a consumer key: %w", ErrUnavailable, err)
-	}
-	s.report(true, start, err)
-	close(f.done)
 }
 
 func (s *Store) report(targeted bool, start time.Time, err error) {

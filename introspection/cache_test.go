@@ -13,7 +13,7 @@ import (
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/testkit"
 )
 
-// flightOf returns the number of callers waiting for the call of token,
+// flightOf returns the number of callers that joined the call of token,
 // -1 when there is none.
 func flightOf[T any](in *Introspector[T], token string) int {
 	in.mu.Lock()
@@ -22,7 +22,7 @@ func flightOf[T any](in *Introspector[T], token string) int {
 	if f == nil {
 		return -1
 	}
-	return f.waiting
+	return f.Joined()
 }
 
 // flights returns the number of calls in progress.

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/flight"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/ttlcache"
 )
 
@@ -159,8 +160,8 @@ type Introspector[T any] struct {
 	pos *ttlcache.Cache[positive[T]] // nil when off
 	neg *ttlcache.Cache[negative]    // nil when off
 
-	mu      sync.Mutex // guards flights and the flights' waiting
-	flights map[[32]byte]*flight[T]
+	mu      sync.Mutex // guards flights and the calls' waiting
+	flights map[[32]byte]*flight.Call[T]
 
 	calls [len(outcomes)]atomic.Int64
 }
@@ -176,16 +177,6 @@ type positive[T any] struct {
 type negative struct {
 	err   error
 	until time.Time // by now
-}
-
-// flight is one call in progress, shared by the callers of one token.
-type flight[T any] struct {
-	ctx     context.Context // the call's: ended when it is done or nobody waits
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when value and err are set
-	waiting int           // callers waiting now; guarded by Introspector.mu
-	value   T
-	err     error
 }
 
 // New checks cfg and returns an Introspector that turns active answers
@@ -248,7 +239,7 @@ func New[T any](cfg Config, convert func(*Answer) (T, error)) (*Introspector[T],
 		},
 		convert: convert,
 		slots:   make(chan struct{}, cfg.MaxConcurrent),
-		flights: make(map[[32]byte]*flight[T]),
+		flights: make(map[[32]byte]*flight.Call[T]),
 	}
 	if negCap := cfg.CacheSize / 4; cfg.CacheSize > 0 {
 		in.pos = ttlcache.New[positive[T]](cfg.CacheSize-negCap, cacheEviction)
@@ -325,42 +316,35 @@ func (in *Introspector[T]) Introspect(ctx context.Context, token string, digest 
 	}
 	in.mu.Lock()
 	f := in.flights[digest]
-	if f == nil || f.ctx.Err() != nil { // none, or one that every caller left
+	if f == nil || !f.Live() { // none, or one that every caller left
 		// A call that ended since the lookup has cached its answer before
 		// leaving flights.
 		if v, ok, err := in.lookup(digest); ok {
 			in.mu.Unlock()
 			return v, true, err
 		}
-		f = &flight[T]{done: make(chan struct{})}
 		// Waiting for a slot and the call together take at most Timeout.
-		f.ctx, f.cancel = context.WithTimeout(context.WithoutCancel(ctx), in.cfg.Timeout)
+		f = flight.New[T](ctx, in.cfg.Timeout, &in.mu)
 		in.flights[digest] = f
+		f.Join()
+		in.mu.Unlock()
 		if ctx.Done() == nil {
 			// A caller that never gives up waiting makes the call itself,
 			// sparing a goroutine (and its stack's growth) a call; other
 			// callers with this token wait for it as usual.
-			f.waiting++
-			in.mu.Unlock()
 			in.run(f, token, digest)
-			return f.value, false, f.err
+		} else {
+			go in.run(f, token, digest)
 		}
-		go in.run(f, token, digest)
+	} else {
+		f.Join()
+		in.mu.Unlock()
 	}
-	f.waiting++
-	in.mu.Unlock()
-
-	select {
-	case <-f.done:
-		return f.value, false, f.err
-	case <-ctx.Done():
+	value, err = f.Wait(ctx)
+	if errors.Is(err, flight.ErrGaveUp) {
+		err = fmt.Errorf("%w: the answer: %w", ErrUnavailable, err)
 	}
-	in.mu.Lock()
-	if f.waiting--; f.waiting == 0 {
-		f.cancel()
-	}
-	in.mu.Unlock()
-	return value, false, fmt.Errorf("%w: gave up waiting for the answer: %w", ErrUnavailable, context.Cause(ctx))
+	return value, false, err
 }
 
 // lookup returns the cached answer for digest, if there is one: the value
@@ -394,10 +378,9 @@ func expired(exp time.Time) error {
 
 // run makes the call f for token, caches its answer, and hands it to the
 // callers waiting.
-func (in *Introspector[T]) run(f *flight[T], token string, digest [32]byte) {
-	defer f.cancel()
+func (in *Introspector[T]) run(f *flight.Call[T], token string, digest [32]byte) {
 	start := time.Now()
-	body, err := in.call(f.ctx, token)
+	body, err := in.call(f.Context(), token)
 	var v T
 	outcome := OutcomeError
 	if err == nil {
@@ -407,10 +390,9 @@ func (in *Introspector[T]) run(f *flight[T], token string, digest [32]byte) {
 	if in.flights[digest] == f {
 		delete(in.flights, digest)
 	}
-	f.value, f.err = v, err
 	in.mu.Unlock()
 	in.report(outcome, time.Since(start), err)
-	close(f.done)
+	f.Finish(v, err)
 }
 
 // judge reads an answer, checks it, converts an active one and caches the

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/flight"
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/internal/ttlcache"
 )
 
@@ -42,18 +43,12 @@ type Cached struct {
 	cache  *ttlcache.Cache[map[string]any]
 
 	mu    sync.Mutex
-	calls map[string]*call // the loads under way, by cache key
+	calls map[string]*load // the loads under way, by cache key
 }
 
-// call is one load of a user's claims, shared by every caller waiting on
+// load is one load of a user's claims, shared by every caller waiting on
 // it.
-type call struct {
-	done    chan struct{} // closed when claims and err are set
-	claims  map[string]any
-	err     error
-	waiters int                // callers still waiting; guarded by Cached.mu
-	cancel  context.CancelFunc // cancels the load
-}
+type load = flight.Call[map[string]any]
 
 // NewCached returns r behind a claims cache that keeps a user's claims for
 // expiry and holds at most capacity users. An expiry of 0 or less keeps
@@ -70,7 +65,7 @@ func NewCached(r Retriever, expiry time.Duration, capacity int) *Cached {
 		r:      r,
 		expiry: expiry,
 		cache:  ttlcache.New[map[string]any](capacity, CacheEvictionFactor),
-		calls:  make(map[string]*call),
+		calls:  make(map[string]*load),
 	}
 }
 
@@ -106,57 +101,42 @@ func (c *Cached) Retrieve(ctx context.Context, req *Request) (claims map[string]
 	}
 
 	c.mu.Lock()
-	cl, ok := c.calls[key]
-	if ok {
-		cl.waiters++
-	} else {
+	l := c.calls[key]
+	if l == nil || !l.Live() { // none, or one that every caller left
 		// A load that finished between the Get above and the Lock has
 		// stored its claims before it left c.calls.
 		if v, _, ok := c.cache.Get(key); ok {
 			c.mu.Unlock()
 			return v, true, nil
 		}
-		loadCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		cl = &call{done: make(chan struct{}), waiters: 1, cancel: cancel}
-		c.calls[key] = cl
+		l = flight.New[map[string]any](ctx, 0, &c.mu)
+		c.calls[key] = l
 		r := *req // the caller may reuse req once it has stopped waiting
 		r.Username = user
-		go c.load(loadCtx, key, &r, cl)
+		go c.load(key, &r, l)
 	}
+	l.Join()
 	c.mu.Unlock()
-
-	select {
-	case <-cl.done:
-		return cl.claims, false, cl.err
-	case <-ctx.Done():
-		c.mu.Lock()
-		cl.waiters--
-		if cl.waiters == 0 {
-			cl.cancel()
-			if c.calls[key] == cl {
-				delete(c.calls, key) // the next caller starts afresh
-			}
-		}
-		c.mu.Unlock()
-		return nil, false, fmt.Errorf("%w: gave up waiting for the claims of %.64q: %w", ErrUnavailable, user, context.Cause(ctx))
+	claims, err = l.Wait(ctx)
+	if errors.Is(err, flight.ErrGaveUp) {
+		return nil, false, fmt.Errorf("%w: the claims of %.64q: %w", ErrUnavailable, user, err)
 	}
+	return claims, false, err
 }
 
-// load calls the retriever for cl, caches a success, and hands the result
+// load calls the retriever for l, caches a success, and hands the result
 // to the waiting callers.
-func (c *Cached) load(ctx context.Context, key string, req *Request, cl *call) {
-	defer cl.cancel()
-	claims, err := c.retrieve(ctx, req)
+func (c *Cached) load(key string, req *Request, l *load) {
+	claims, err := c.retrieve(l.Context(), req)
 	if err == nil && c.expiry > 0 {
 		c.cache.Set(key, claims, time.Now().Add(c.expiry))
 	}
 	c.mu.Lock()
-	if c.calls[key] == cl {
+	if c.calls[key] == l {
 		delete(c.calls, key)
 	}
-	cl.claims, cl.err = claims, err
-	close(cl.done)
 	c.mu.Unlock()
+	l.Finish(claims, err)
 }
 
 // errPanicked is the cause when the wrapped retriever panicked.

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/certmagic"
-
 	"github.com/caddy-backend-jwt/caddy-backend-jwt/revocation"
 )
 
@@ -282,47 +280,7 @@ func TestBulkRepostTwoInstances(t *testing.T) {
 	if keys := stored(t, s); len(keys) != 0 {
 		t.Fatalf("storage still holds %v", keys)
 	}
-	calls := s.recorded()
-	for i, c := range calls {
-		if key, ok := strings.CutPrefix(c, "Delete "); ok && !slices.Contains(calls[:i], "Load "+key) {
-			t.Fatalf("%s without reading the key back first: %v", c, calls[:i+1])
-		}
-	}
-}
-
-// TestBulkHeldThroughSkew: a bulk entry is in force through its until plus
-// the skew, in RevokedBefore and in Entries, and is dropped, here and in
-// storage, after.
-func TestBulkHeldThroughSkew(t *testing.T) {
-	until := now.Add(time.Minute)
-	for _, tc := range []struct {
-		name     string
-		at       time.Time
-		wantHeld bool
-	}{
-		{"before until", until.Add(-time.Second), true},
-		{"at until", until, true},
-		{"within the skew", until.Add(skew - time.Second), true},
-		{"at until plus skew", until.Add(skew), true},
-		{"after until plus skew", until.Add(skew + time.Second), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			storage := &certmagic.FileStorage{Path: t.TempDir()}
-			l := revocation.NewList()
-			if _, err := l.Add(ctx, storage, revocation.Entry{Subject: "alice", Before: now.Unix(), Until: until.Unix()}, now); err != nil {
-				t.Fatal(err)
-			}
-			if err := l.Sync(ctx, storage, tc.at, skew); err != nil {
-				t.Fatal(err)
-			}
-			keys, _ := storage.List(ctx, revocation.Prefix, false)
-			held, listed, stored := l.RevokedBefore("", "alice", now), len(l.Entries(tc.at, skew)) == 1, len(keys) == 1
-			if held != tc.wantHeld || listed != tc.wantHeld || stored != tc.wantHeld {
-				t.Fatalf("after syncing: revoked %v, entries %v, stored %v; want held %v", held, l.Entries(tc.at, skew), keys, tc.wantHeld)
-			}
-		})
-	}
+	checkLoadedBeforeDeleted(t, s)
 }
 
 // TestBulkStorageFails: a bulk entry the storage does not take is in

@@ -126,41 +126,55 @@ func TestSyncOfEmptyStorage(t *testing.T) {
 	}
 }
 
-// TestHeldThroughSkew: an entry is in force through its exp plus the skew,
-// in Revoked and in Entries, and is dropped, here and in storage, after.
+// TestHeldThroughSkew: an entry is in force through its end (a token's
+// exp, a bulk entry's until) plus the skew, in Revoked or RevokedBefore and
+// in Entries, and is dropped, here and in storage, after.
 func TestHeldThroughSkew(t *testing.T) {
-	exp := now.Add(time.Minute)
-	for _, tc := range []struct {
+	end := now.Add(time.Minute)
+	kinds := []struct {
+		name    string
+		entry   revocation.Entry
+		revoked func(*revocation.List) bool
+	}{
+		{"token", revocation.Entry{JTI: "j", Exp: end.Unix()},
+			func(l *revocation.List) bool { return l.Revoked("j", "") }},
+		{"bulk", revocation.Entry{Subject: "alice", Before: now.Unix(), Until: end.Unix()},
+			func(l *revocation.List) bool { return l.RevokedBefore("", "alice", now) }},
+	}
+	times := []struct {
 		name     string
 		at       time.Time
 		wantHeld bool
 	}{
-		{"before exp", exp.Add(-time.Second), true},
-		{"at exp", exp, true},
-		{"within the skew", exp.Add(skew - time.Second), true},
-		{"at exp plus skew", exp.Add(skew), true},
-		{"after exp plus skew", exp.Add(skew + time.Second), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			storage := &certmagic.FileStorage{Path: t.TempDir()}
-			l := revocation.NewList()
-			if _, err := l.Add(ctx, storage, revocation.Entry{JTI: "j", Exp: exp.Unix()}, now); err != nil {
-				t.Fatal(err)
-			}
-			if listed := len(l.Entries(tc.at, skew)) == 1; listed != tc.wantHeld {
-				t.Fatalf("before syncing, Entries lists it: %v, want %v", listed, tc.wantHeld)
-			}
-			if err := l.Sync(ctx, storage, tc.at, skew); err != nil {
-				t.Fatal(err)
-			}
-			keys, _ := storage.List(ctx, revocation.Prefix, false)
-			listed, stored := len(l.Entries(tc.at, skew)) == 1, len(keys) == 1
-			if l.Revoked("j", "") != tc.wantHeld || listed != tc.wantHeld || stored != tc.wantHeld {
-				t.Fatalf("after syncing: revoked %v, entries %v, stored %v; want held %v",
-					l.Revoked("j", ""), l.Entries(tc.at, skew), keys, tc.wantHeld)
-			}
-		})
+		{"before its end", end.Add(-time.Second), true},
+		{"at its end", end, true},
+		{"within the skew", end.Add(skew - time.Second), true},
+		{"at its end plus skew", end.Add(skew), true},
+		{"after its end plus skew", end.Add(skew + time.Second), false},
+	}
+	for _, kind := range kinds {
+		for _, tc := range times {
+			t.Run(kind.name+" "+tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				storage := &certmagic.FileStorage{Path: t.TempDir()}
+				l := revocation.NewList()
+				if _, err := l.Add(ctx, storage, kind.entry, now); err != nil {
+					t.Fatal(err)
+				}
+				if listed := len(l.Entries(tc.at, skew)) == 1; listed != tc.wantHeld {
+					t.Fatalf("before syncing, Entries lists it: %v, want %v", listed, tc.wantHeld)
+				}
+				if err := l.Sync(ctx, storage, tc.at, skew); err != nil {
+					t.Fatal(err)
+				}
+				keys, _ := storage.List(ctx, revocation.Prefix, false)
+				held, listed, stored := kind.revoked(l), len(l.Entries(tc.at, skew)) == 1, len(keys) == 1
+				if held != tc.wantHeld || listed != tc.wantHeld || stored != tc.wantHeld {
+					t.Fatalf("after syncing: revoked %v, entries %v, stored %v; want held %v",
+						held, l.Entries(tc.at, skew), keys, tc.wantHeld)
+				}
+			})
+		}
 	}
 }
 

@@ -267,6 +267,14 @@ func TestRepostedLaterExpWins(t *testing.T) {
 	if keys := stored(t, s); len(keys) != 0 {
 		t.Fatalf("storage still holds %v", keys)
 	}
+	checkLoadedBeforeDeleted(t, s)
+}
+
+// checkLoadedBeforeDeleted fails the test if s saw a key deleted that was
+// not read back first (a sync must not delete what another instance may
+// have just written).
+func checkLoadedBeforeDeleted(t *testing.T, s *testStorage) {
+	t.Helper()
 	calls := s.recorded()
 	for i, c := range calls {
 		if key, ok := strings.CutPrefix(c, "Delete "); ok && !slices.Contains(calls[:i], "Load "+key) {

@@ -93,9 +93,7 @@ func (i *issuer) serveAPIKey(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	fmt.Fprint(w, key)
+	writeCredential(w, key)
 }
 
 // mintAPIKey signs an API key of the demo application DemoApp-UNBLOCKED

@@ -216,9 +216,15 @@ func (i *issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	writeCredential(w, token)
+}
+
+// writeCredential answers with a minted token or API key, as text that no
+// cache keeps.
+func writeCredential(w http.ResponseWriter, credential string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	fmt.Fprint(w, token)
+	fmt.Fprint(w, credential)
 }
 
 // maxScopes bounds the scopes a caller may ask for.
